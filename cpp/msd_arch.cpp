@@ -1,0 +1,1 @@
+#include "msd_kernel.hpp"

@@ -1,0 +1,102 @@
+// Per-instruction-set body of the MSD accumulator (see msd.hpp for the maths).
+// Included once per architecture translation unit with ANODIFF_ARCH_NS set.
+// No std:: templates here: see FftPlanView.
+#pragma once
+
+#include <cstdint>
+
+#include "fft_batch.hpp"
+
+namespace anodiff {
+namespace ANODIFF_ARCH_NS {
+
+// Complex lanes per batch; each lane carries two real columns.
+constexpr int kLanes = 8;
+
+// Adds the contribution of columns [c0, c1) of `data` (T rows, row stride
+// `row_stride` elements) to acf[0..max_lag] and sumsq[0..T-1]. Every column is
+// centred on its first row before any product (the numerical contract).
+// `work` holds 4 * N * kLanes doubles.
+template <typename Scalar>
+static void accumulate_columns(const FftPlanView& plan, double* work, const Scalar* data,
+                               std::int64_t T, std::int64_t row_stride, std::int64_t c0,
+                               std::int64_t c1, std::int64_t max_lag, double* acf, double* sumsq) {
+    constexpr int B = kLanes;
+    const std::int64_t N = plan.n;
+    double* xr = work;
+    double* xi = work + N * B;
+    double* yr = work + 2 * N * B;
+    double* yi = work + 3 * N * B;
+    const double inv_n = 1.0 / static_cast<double>(N);
+    for (std::int64_t col = c0; col < c1; col += 2 * B) {
+        const std::int64_t ncols = (c1 - col < 2 * B) ? (c1 - col) : 2 * B;
+        // Lane b holds column col+2b in re and col+2b+1 in im, centred.
+        double origin[2 * B];
+        for (int j = 0; j < 2 * B; ++j)
+            origin[j] = j < ncols ? static_cast<double>(data[col + j]) : 0.0;
+        for (std::int64_t t = 0; t < T; ++t) {
+            const Scalar* row = data + t * row_stride + col;
+            double v[2 * B];
+            if (ncols == 2 * B) {
+                for (int j = 0; j < 2 * B; ++j) v[j] = static_cast<double>(row[j]) - origin[j];
+            } else {
+                for (int j = 0; j < 2 * B; ++j)
+                    v[j] = j < ncols ? static_cast<double>(row[j]) - origin[j] : 0.0;
+            }
+            double sq = 0.0;
+            for (int b = 0; b < B; ++b) {
+                xr[t * B + b] = v[2 * b];
+                xi[t * B + b] = v[2 * b + 1];
+                sq += v[2 * b] * v[2 * b] + v[2 * b + 1] * v[2 * b + 1];
+            }
+            sumsq[t] += sq;
+        }
+        for (std::int64_t k = T * B; k < N * B; ++k) {
+            xr[k] = 0.0;
+            xi[k] = 0.0;
+        }
+
+        const bool in_y = fft_forward<B>(plan, xr, xi, yr, yi);
+        double* zr = in_y ? yr : xr;
+        double* zi = in_y ? yi : xi;
+        double* pr = in_y ? xr : yr;
+        double* pi = in_y ? xi : yi;
+        // Z = X + iY. |X_k|^2 = |Z_k + conj Z_{N-k}|^2 / 4, |Y_k|^2 = |Z_k - conj Z_{N-k}|^2 / 4.
+        // conj(P_k) = |X_k|^2 - i |Y_k|^2, so FFT(conj P) = N (acf_x - i acf_y).
+        for (std::int64_t k = 0; k < N; ++k) {
+            const std::int64_t km = (N - k) & (N - 1);
+#pragma GCC ivdep
+            for (int b = 0; b < B; ++b) {
+                const double a = zr[k * B + b], bb = zi[k * B + b];
+                const double c = zr[km * B + b], d = zi[km * B + b];
+                const double sr = a + c, si = bb - d;
+                const double dr = a - c, di = bb + d;
+                pr[k * B + b] = 0.25 * (sr * sr + si * si);
+                pi[k * B + b] = -0.25 * (dr * dr + di * di);
+            }
+        }
+        const bool in_y2 = fft_forward<B>(plan, pr, pi, zr, zi);
+        const double* ar = in_y2 ? zr : pr;
+        const double* ai = in_y2 ? zi : pi;
+        for (std::int64_t tau = 0; tau <= max_lag; ++tau) {
+            double s = 0.0;
+            for (int b = 0; b < B; ++b) s += ar[tau * B + b] - ai[tau * B + b];
+            acf[tau] += s * inv_n;
+        }
+    }
+}
+
+void accumulate_f32(const FftPlanView& plan, double* work, const float* data, std::int64_t T,
+                    std::int64_t row_stride, std::int64_t c0, std::int64_t c1,
+                    std::int64_t max_lag, double* acf, double* sumsq) {
+    accumulate_columns<float>(plan, work, data, T, row_stride, c0, c1, max_lag, acf, sumsq);
+}
+
+void accumulate_f64(const FftPlanView& plan, double* work, const double* data, std::int64_t T,
+                    std::int64_t row_stride, std::int64_t c0, std::int64_t c1,
+                    std::int64_t max_lag, double* acf, double* sumsq) {
+    accumulate_columns<double>(plan, work, data, T, row_stride, c0, c1, max_lag, acf, sumsq);
+}
+
+}  // namespace ANODIFF_ARCH_NS
+}  // namespace anodiff

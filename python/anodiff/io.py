@@ -1,0 +1,218 @@
+"""Reading run files (DESIGN.md, "Trajectory file").
+
+`Trajectory` opens `run.h5`, checks that its datasets and attributes add up,
+and streams the weights of a set of windows in column strips that follow the
+HDF5 chunking, with a prefetch thread so that reading the next strip overlaps
+with computing on the current one. All numeric work lives elsewhere.
+"""
+from __future__ import annotations
+
+import concurrent.futures as futures
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import InputError
+
+
+def _open_h5(path: Path, mode: str = "r"):
+    import h5py  # noqa: PLC0415
+
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected an HDF5 run file")
+    try:
+        return h5py.File(path, mode)
+    except OSError as exc:
+        reason = str(exc).split("(")[0].strip() or "unreadable"
+        raise InputError(f"{path}: not a readable HDF5 file ({reason})") from None
+
+
+@dataclass
+class Strip:
+    """Rows [row0, row0 + data.shape[0]) and columns [c0, c1) of /weights."""
+
+    c0: int
+    c1: int
+    row0: int
+    data: np.ndarray
+    window_indices: list[int]
+
+    def block(self, t_start: int, t_stop: int) -> np.ndarray:
+        """The (t_stop - t_start, c1 - c0) rows of one window (a C-contiguous view)."""
+        return self.data[t_start - self.row0: t_stop - self.row0]
+
+
+class Trajectory:
+    """A run file's weight trajectory, `/weights` (n_steps, d), read lazily.
+
+    Parameters
+    ----------
+    path : str or Path
+    allow_incomplete : bool
+        A run whose `complete` attribute is False (killed or still running) is
+        refused unless this is set; then only its recorded steps are used.
+    """
+
+    def __init__(self, path, allow_incomplete: bool = False):
+        self.path = Path(path)
+        self.file = _open_h5(self.path)
+        try:
+            self._validate(allow_incomplete)
+        except Exception:
+            self.file.close()
+            raise
+
+    def _validate(self, allow_incomplete: bool) -> None:
+        f = self.file
+        if "weights" not in f:
+            raise InputError(f"{self.path}: no dataset /weights (not an anodiff run file?)")
+        w = f["weights"]
+        if not hasattr(w, "shape") or len(w.shape) != 2:
+            raise InputError(f"{self.path}: /weights must be 2-D (n_steps, n_dims), got shape "
+                             f"{getattr(w, 'shape', None)}")
+        if w.dtype.kind != "f":
+            raise InputError(f"{self.path}: /weights must hold floating-point values, got {w.dtype}")
+        self.weights = w
+        n_rows, self.n_dims = (int(v) for v in w.shape)
+        attrs = dict(f.attrs)
+        n_written = attrs.get("n_steps_written", n_rows)
+        try:
+            n_written = int(n_written)
+        except (TypeError, ValueError):
+            raise InputError(f"{self.path}: attribute n_steps_written is not an integer") from None
+        if not 0 <= n_written <= n_rows:
+            raise InputError(f"{self.path}: attribute n_steps_written={n_written} does not fit "
+                             f"/weights with {n_rows} rows (truncated file?)")
+        self.complete = bool(attrs.get("complete", True))
+        if not self.complete and not allow_incomplete:
+            raise InputError(f"{self.path}: run is incomplete (complete=False, {n_written} steps "
+                             "recorded); pass --allow-incomplete to analyse the recorded steps")
+        self.n_steps = n_written
+        self.attrs = attrs
+        if "loss" in f and f["loss"].shape[0] < self.n_steps:
+            raise InputError(f"{self.path}: /loss has {f['loss'].shape[0]} rows but /weights has "
+                             f"{self.n_steps} steps")
+        self.chunk_cols = int(w.chunks[1]) if w.chunks else min(self.n_dims, 4096)
+
+    # -- context manager -------------------------------------------------
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> "Trajectory":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Trajectory({str(self.path)!r}, n_steps={self.n_steps}, n_dims={self.n_dims})"
+
+    # -- windows ---------------------------------------------------------
+    def window_starts(self, T: int, tw_step: int, t_start: int = 0,
+                      t_stop: int | None = None) -> list[int]:
+        """Starts t_w of the windows [t_w, t_w+T) that fit in [t_start, t_stop)."""
+        T, tw_step, t_start = int(T), int(tw_step), int(t_start)
+        t_stop = self.n_steps if t_stop is None else int(t_stop)
+        if tw_step <= 0:
+            raise InputError(f"tw_step must be positive, got {tw_step}")
+        if T < 2:
+            raise InputError(f"window length T must be at least 2, got {T}")
+        if not 0 <= t_start < self.n_steps:
+            raise InputError(f"t_start={t_start} outside the trajectory's {self.n_steps} steps")
+        t_stop = min(t_stop, self.n_steps)
+        if t_start + T > t_stop:
+            raise InputError(f"{self.path}: window length T={T} is larger than the {t_stop - t_start} "
+                             f"recorded steps in [{t_start}, {t_stop})")
+        return list(range(t_start, t_stop - T + 1, tw_step))
+
+    def read(self, t_start: int, t_stop: int, c0: int = 0, c1: int | None = None) -> np.ndarray:
+        """Rows [t_start, t_stop), columns [c0, c1) of /weights as a C-contiguous array."""
+        c1 = self.n_dims if c1 is None else c1
+        out = np.empty((t_stop - t_start, c1 - c0), dtype=self.weights.dtype)
+        self.weights.read_direct(out, np.s_[t_start:t_stop, c0:c1])
+        return out
+
+    def iter_strips(self, windows: list[tuple[int, int]], memory_mb: float = 256.0,
+                    progress: bool = False, desc: str = "read") -> Iterator[Strip]:
+        """Yield column strips covering every window, reading each stored value about once.
+
+        Windows (sorted by start) are grouped into row spans; for each span the
+        columns are read in strips whose width is a multiple of the HDF5 chunk
+        width, sized so that two strips (current + prefetched) fit in
+        `memory_mb`.
+        """
+        if not windows:
+            return
+        itemsize = self.weights.dtype.itemsize
+        budget = max(1, int(memory_mb * 2**20 / 2))  # two strips in flight
+        groups = _group_windows(windows, budget, itemsize * self.chunk_cols)
+        plan = []
+        for idx in groups:
+            r0 = min(windows[k][0] for k in idx)
+            r1 = max(windows[k][1] for k in idx)
+            width = max(1, budget // ((r1 - r0) * itemsize * self.chunk_cols)) * self.chunk_cols
+            width = min(width, self.n_dims)
+            for c0 in range(0, self.n_dims, width):
+                plan.append((r0, r1, c0, min(c0 + width, self.n_dims), idx))
+        total_bytes = sum((r1 - r0) * (c1 - c0) * itemsize for r0, r1, c0, c1, _ in plan)
+        bar = _progress(total_bytes, desc, progress)
+        pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="anodiff-prefetch")
+        try:
+            pending = pool.submit(self.read, *_read_args(plan[0]))
+            for i, item in enumerate(plan):
+                data = pending.result()
+                if i + 1 < len(plan):
+                    pending = pool.submit(self.read, *_read_args(plan[i + 1]))
+                r0, r1, c0, c1, idx = item
+                yield Strip(c0=c0, c1=c1, row0=r0, data=data, window_indices=idx)
+                bar.update(data.nbytes)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            bar.close()
+
+
+def _read_args(item):
+    r0, r1, c0, c1, _ = item
+    return r0, r1, c0, c1
+
+
+def _group_windows(windows, budget_bytes: int, bytes_per_row_chunk: int) -> list[list[int]]:
+    """Consecutive windows whose joint row span still fits one chunk-wide strip in the budget."""
+    order = sorted(range(len(windows)), key=lambda k: windows[k])
+    groups: list[list[int]] = []
+    current: list[int] = []
+    r0 = r1 = 0
+    for k in order:
+        s, e = windows[k]
+        if current and (max(r1, e) - r0) * bytes_per_row_chunk > budget_bytes:
+            groups.append(current)
+            current = []
+        if not current:
+            r0, r1 = s, e
+        current.append(k)
+        r1 = max(r1, e)
+    if current:
+        groups.append(current)
+    return groups
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm  # noqa: PLC0415
+
+    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
+                disable=os.environ.get("ANODIFF_NO_PROGRESS") == "1")
