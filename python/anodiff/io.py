@@ -138,16 +138,20 @@ class Trajectory:
         return out
 
     def iter_strips(self, windows: list[tuple[int, int]], memory_mb: float = 256.0,
-                    progress: bool = False, desc: str = "read") -> Iterator[Strip]:
+                    progress: bool = False, desc: str = "read",
+                    columns: tuple[int, int] | None = None) -> Iterator[Strip]:
         """Yield column strips covering every window, reading each stored value about once.
 
         Windows (sorted by start) are grouped into row spans; for each span the
-        columns are read in strips whose width is a multiple of the HDF5 chunk
-        width, sized so that two strips (current + prefetched) fit in
-        `memory_mb`.
+        columns (all, or the shard `columns` = [c0, c1)) are read in strips
+        whose width is a multiple of the HDF5 chunk width, sized so that two
+        strips (current + prefetched) fit in `memory_mb`.
         """
         if not windows:
             return
+        col_start, col_stop = (0, self.n_dims) if columns is None else (int(columns[0]), int(columns[1]))
+        if not 0 <= col_start < col_stop <= self.n_dims:
+            raise InputError(f"column range [{col_start}, {col_stop}) outside the {self.n_dims} dimensions")
         itemsize = self.weights.dtype.itemsize
         budget = max(1, int(memory_mb * 2**20 / 2))  # two strips in flight
         groups = _group_windows(windows, budget, itemsize * self.chunk_cols)
@@ -156,9 +160,9 @@ class Trajectory:
             r0 = min(windows[k][0] for k in idx)
             r1 = max(windows[k][1] for k in idx)
             width = max(1, budget // ((r1 - r0) * itemsize * self.chunk_cols)) * self.chunk_cols
-            width = min(width, self.n_dims)
-            for c0 in range(0, self.n_dims, width):
-                plan.append((r0, r1, c0, min(c0 + width, self.n_dims), idx))
+            width = min(width, col_stop - col_start)
+            for c0 in range(col_start, col_stop, width):
+                plan.append((r0, r1, c0, min(c0 + width, col_stop), idx))
         total_bytes = sum((r1 - r0) * (c1 - c0) * itemsize for r0, r1, c0, c1, _ in plan)
         bar = _progress(total_bytes, desc, progress)
         pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="anodiff-prefetch")
@@ -174,6 +178,14 @@ class Trajectory:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             bar.close()
+
+
+def column_shards(n_dims: int, n_shards: int, align: int = 1) -> list[tuple[int, int]]:
+    """Split [0, n_dims) into at most n_shards contiguous ranges whose edges are multiples of `align`."""
+    n_blocks = -(-n_dims // align)
+    n_shards = max(1, min(n_shards, n_blocks))
+    edges = [min(n_dims, (n_blocks * k // n_shards) * align) for k in range(n_shards + 1)]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
 def _read_args(item):
