@@ -51,8 +51,6 @@ def main():
         subprocess.run([sys.executable, __file__, "--generate-only", "--dims", str(args.dims),
                         "--steps", str(args.steps), "--path", args.path], check=True)
         print(f"generated {args.path} in {time.perf_counter() - t:.0f} s")
-    if args.generate_only:
-        return 0
     size = os.path.getsize(args.path)
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "anodiff", "msd", args.path, "--T", str(args.T),
