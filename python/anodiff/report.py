@@ -111,9 +111,14 @@ def load_results(root) -> Results:
                 res.h5[stem] = h5
             if js.is_file() and stem not in res.json:
                 try:
-                    res.json[stem] = json.loads(js.read_text())
+                    content = json.loads(js.read_text())
                 except json.JSONDecodeError as exc:
                     raise InputError(f"{js}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+                if isinstance(content, dict) and content.get("generated_by") == "anodiff report":
+                    # Our own earlier output in the same DIR: it carries the analyze summary.
+                    content = content.get("analyze") if stem == "analyze_summary" else None
+                if content is not None:
+                    res.json[stem] = content
     return res
 
 
