@@ -313,7 +313,8 @@ def train(out="run.h5", *, model: str | None = None, dataset: str | None = None,
         widx_t = None if widx is None else torch.from_numpy(widx).to(dd.device)
         gidx_t = None if gidx is None or g == "all" else torch.from_numpy(gidx).to(dd.device)
         n_rec = K_sub or n_params
-        chunk_rows = chunk_rows_for(n_rec)
+        E = int(cfg["epochs"])
+        chunk_rows = min(chunk_rows_for(n_rec), -(-E * n_batches // k))
         flush_every = int(flush_every or chunk_rows * k)
         C = info["num_classes"]
 
@@ -408,7 +409,7 @@ def train(out="run.h5", *, model: str | None = None, dataset: str | None = None,
                                     grads_kind=None if gidx is None else ("all" if g == "all" else "subset"),
                                     eval_loss=bool(n_eval), compression=str(cfg["compression"]),
                                     chunk_rows=chunk_rows)
-            recorder = Recorder(f, chunk_rows=chunk_rows)
+            recorder = Recorder(f, path=path)
             if state is None:
                 recorder.epoch(0, {}, checkpoint())
                 recorder.commit(snapshot(0, 0))

@@ -19,6 +19,7 @@ steps and at the end of each epoch.
 from __future__ import annotations
 
 import io
+import os
 import queue
 import threading
 from pathlib import Path
@@ -34,6 +35,90 @@ _EPOCH_KEYS = ("train_loss", "train_acc", "test_loss", "test_acc", "step")
 
 class RecordingError(InputError):
     """Writing the run file failed (full disk, quota, I/O error)."""
+
+
+class GuardedFile(io.RawIOBase):
+    """The run file as HDF5 sees it (h5py's file-object driver), with a fuse.
+
+    The first failed write (full disk, quota) blows the fuse: it and every
+    later write or truncate is dropped and reported as done, so that HDF5
+    never runs into an error path (some of its writes happen while objects
+    are released, where errors would be swallowed) and neither its clean-up
+    nor interpreter shutdown can touch what the last commit left on disk.
+    The recorder checks `failed` after every operation. `fail()` blows the
+    fuse by hand (tests).
+    """
+
+    def __init__(self, path: Path, mode: str):
+        super().__init__()
+        self.raw = open(path, mode, buffering=0)  # noqa: SIM115 - unbuffered: a write is in the OS at once
+        self.failed: BaseException | None = None
+
+    def readable(self):
+        return True
+
+    def writable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def readinto(self, b):
+        return self.raw.readinto(b)
+
+    def read(self, n=-1):
+        return self.raw.read(n)
+
+    def seek(self, pos, whence=0):
+        return self.raw.seek(pos, whence)
+
+    def tell(self):
+        return self.raw.tell()
+
+    def write(self, b):
+        if self.failed is not None:
+            return len(memoryview(b))
+        mv = memoryview(b).cast("B")
+        try:
+            done = 0
+            while done < len(mv):
+                n = self.raw.write(mv[done:])
+                if not n:
+                    raise OSError(28, os.strerror(28))
+                done += n
+            return done
+        except OSError as exc:
+            self.failed = exc
+            return len(mv)
+
+    def truncate(self, size=None):
+        if self.failed is None:
+            return self.raw.truncate(size)
+        return self.raw.tell() if size is None else size
+
+    def flush(self):
+        pass   # unbuffered
+
+    def fail(self, exc: BaseException | None = None) -> None:
+        self.failed = exc or OSError("writes disabled")
+
+    def close(self):
+        if not self.raw.closed:
+            self.raw.close()
+        super().close()
+
+
+def _open_h5_guarded(path: Path, mode: str):
+    import h5py  # noqa: PLC0415
+
+    fobj = GuardedFile(path, "w+b" if mode == "w" else "r+b")
+    try:
+        f = h5py.File(fobj, mode)
+    except Exception:
+        fobj.close()
+        raise
+    f._anodiff_fobj = fobj
+    return f
 
 
 def chunk_rows_for(n_dims: int, max_rows: int = 256, budget_bytes: int = 64 * 2**20) -> int:
@@ -63,7 +148,7 @@ def create_run_file(path: Path, attrs: dict, layout: dict, state_layout: dict, *
 
     comp = _compression_kwargs(compression)
     try:
-        f = h5py.File(path, "w")
+        f = _open_h5_guarded(path, "w")
     except OSError as exc:
         raise RecordingError(f"{path}: cannot create ({exc})") from None
     try:
@@ -99,7 +184,7 @@ def create_run_file(path: Path, attrs: dict, layout: dict, state_layout: dict, *
                                    dtype=dt)
         r = f.create_group("resume")
         for slot in (0, 1):
-            r.create_dataset(f"state_{slot}", (0,), "u1", maxshape=(None,), chunks=(1 << 20,))
+            r.create_dataset(f"state_{slot}", (0,), "u1", maxshape=(None,), chunks=(1 << 16,))
         r.attrs["slot"] = -1
         f.flush()
     except Exception:
@@ -116,7 +201,7 @@ def open_for_resume(path: Path):
     if not path.is_file():
         raise InputError(f"--resume: {path} does not exist")
     try:
-        f = h5py.File(path, "r+")
+        f = _open_h5_guarded(path, "r+")
     except OSError as exc:
         raise InputError(f"{path}: cannot open for resuming ({str(exc).split('(')[0].strip()}); "
                          "start again with --overwrite") from None
@@ -159,11 +244,11 @@ class Recorder:
     before stays readable with an honest `n_steps_written`.
     """
 
-    def __init__(self, f, *, chunk_rows: int, max_queue: int | None = None):
+    def __init__(self, f, *, path: Path, max_queue: int | None = None):
         self.f = f
-        self.path = Path(f.filename)
-        self.chunk_rows = int(chunk_rows)
+        self.path = Path(path)
         w = f["weights"]
+        self.chunk_rows = int(w.chunks[0])
         self.n_dims = int(w.shape[1])
         self.rows = int(f.attrs["n_steps_written"])   # rows in the file
         self.has_eval = "eval_loss" in f
@@ -197,8 +282,12 @@ class Recorder:
             raise RecordingError(self._error_line()) from None
 
     def _error_line(self) -> str:
-        exc = self.error
-        return (f"{self.path}: writing failed ({type(exc).__name__}: {exc}); "
+        exc = getattr(getattr(self.f, "_anodiff_fobj", None), "failed", None) or self.error
+        if isinstance(exc, OSError) and exc.errno:
+            reason = os.strerror(exc.errno)
+        else:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return (f"{self.path}: writing failed ({reason}); "
                 f"{self.committed_rows} steps were recorded and remain readable (resume with --resume)")
 
     def step(self, weights: np.ndarray, loss: float, eval_loss: float | None = None,
@@ -250,7 +339,11 @@ class Recorder:
                 continue   # drain so that the main thread never blocks on a full queue
             try:
                 getattr(self, "_do_" + item[0])(*item[1:])
+                self._fuse()
             except BaseException as exc:  # noqa: BLE001 - reported to the main thread
+                fobj = getattr(self.f, "_anodiff_fobj", None)
+                if fobj is not None:
+                    fobj.fail(exc)   # keep the last commit on disk as it is
                 self.error = exc
 
     def _do_step(self, weights, loss, eval_loss, grads) -> None:
@@ -314,14 +407,22 @@ class Recorder:
         ds.resize(blob.size, axis=0)
         ds[:] = blob
         f.flush()                      # data first …
+        self._fuse()
         f.attrs["n_steps_written"] = self.rows
         f.attrs["n_epochs_written"] = int(f["epoch"]["step"].shape[0])
         r.attrs["slot"] = slot
         f.flush()                      # … then the counters that make it visible
         self.committed_rows = self.rows
 
+    def _fuse(self) -> None:
+        fobj = getattr(self.f, "_anodiff_fobj", None)
+        if fobj is not None and fobj.failed is not None:
+            raise fobj.failed
+
     def _do_finish(self) -> None:
         self._write_rows()
+        self.f.flush()
+        self._fuse()
         f = self.f
         f.attrs["n_steps_written"] = self.rows
         f.attrs["n_epochs_written"] = int(f["epoch"]["step"].shape[0])
