@@ -283,9 +283,9 @@ def test_subset_every_k_compression(tmp_path):
         assert len(np.unique(idx)) == 100 and f["weights"].compression == "gzip"
         assert f["grads"].shape == (3, 7) and f.attrs["grads"] == "subset"
         assert f.attrs["loss"] == "kl" and f.attrs["record_every"] == 2
-        ck = read_checkpoint(p, 1)
+        ck = read_checkpoint(p, 0)
         flat = np.concatenate([t.reshape(-1).float().numpy() for t in ck.values()])
-        assert np.array_equal(flat[idx], f["weights"][2])   # row 1 = w_2, row 2 = w_4; epoch 1 ends at 3
+        assert np.array_equal(flat[idx], f["weights"][0])   # rows are w_0, w_2, w_4
     # kl on one-hot targets equals cross-entropy: same loss values
     q = tmp_path / "ce.h5"
     train(q, epochs=2, record_every=2, record_subset=100, loss="ce", momentum=0.9, weight_decay=1e-4,
@@ -305,7 +305,7 @@ def test_cli_train_and_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "exists; pass --resume" in err and len(err.strip().splitlines()) == 1
     assert cli_main(args + ["--overwrite"]) == 0
-    assert cli_main(args[:-2] + ["--model", "resnet7", "--overwrite", "--out", str(tmp_path / "x.h5")]) == 2
+    assert cli_main(args[:-3] + ["--model", "resnet7", "--overwrite", "--out", str(tmp_path / "x.h5")]) == 2
     assert "unknown model" in capsys.readouterr().err
     assert cli_main(["train", "--dataset", f"cifar10:{tmp_path}/none", "--out", str(tmp_path / "y.h5")]) == 2
     assert "not a directory" in capsys.readouterr().err
