@@ -228,3 +228,89 @@ def _progress(total: int, desc: str, enabled: bool):
 
     return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
                 disable=os.environ.get("ANODIFF_NO_PROGRESS") == "1")
+
+
+# -- checkpoints of run files (written by anodiff.train) ---------------------
+def _run_file(path):
+    return _open_h5(Path(path))
+
+
+def list_checkpoints(path) -> list[int]:
+    """Epochs N with a checkpoint `/checkpoints/epoch_N` in the run file, sorted (0 = initial state)."""
+    with _run_file(path) as f:
+        if "checkpoints" not in f:
+            return []
+        epochs = []
+        for name in f["checkpoints"]:
+            head, _, num = name.rpartition("_")
+            if head == "epoch" and num.isdigit():
+                epochs.append(int(num))
+        return sorted(epochs)
+
+
+def read_checkpoint(path, epoch: int) -> dict:
+    """The model's state_dict after epoch `epoch` (0 = initial weights) as {name: torch.Tensor}.
+
+    The checkpoint `/checkpoints/epoch_N` is the flat float32 state
+    (parameters, then buffers) described by `/layout/state_*`; integer buffers
+    (batch-norm's num_batches_tracked) are cast back to their dtype.
+    """
+    import torch  # noqa: PLC0415
+
+    p = Path(path)
+    with _run_file(p) as f:
+        epochs = []
+        if "checkpoints" in f:
+            epochs = sorted(int(n.rpartition("_")[2]) for n in f["checkpoints"]
+                            if n.startswith("epoch_") and n.rpartition("_")[2].isdigit())
+        if not epochs:
+            raise InputError(f"{p}: run has no checkpoints")
+        if int(epoch) not in epochs:
+            raise InputError(f"{p}: epoch {int(epoch)} was not recorded; recorded: "
+                             f"{', '.join(str(e) for e in epochs)}")
+        lay = f.get("layout")
+        need = ("state_names", "state_shapes", "state_offsets", "state_sizes", "state_dtypes")
+        if lay is None or any(k not in lay for k in need):
+            raise InputError(f"{p}: no /layout/state_* tables, cannot map the checkpoint to a state_dict")
+        flat = f["checkpoints"][f"epoch_{int(epoch)}"][()]
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in lay["state_names"][()]]
+        shapes = [s.decode() if isinstance(s, bytes) else str(s) for s in lay["state_shapes"][()]]
+        dtypes = [s.decode() if isinstance(s, bytes) else str(s) for s in lay["state_dtypes"][()]]
+        offsets = lay["state_offsets"][()]
+        sizes = lay["state_sizes"][()]
+    if len(flat) != int(sum(sizes)):
+        raise InputError(f"{p}: checkpoint epoch_{int(epoch)} holds {len(flat)} values but the layout "
+                         f"describes {int(sum(sizes))}")
+    state = {}
+    for name, shape, dt, off, size in zip(names, shapes, dtypes, offsets, sizes):
+        dims = tuple(int(s) for s in shape.split(",")) if shape else ()
+        t = torch.from_numpy(np.array(flat[int(off):int(off) + int(size)])).reshape(dims)
+        state[name] = t.to(getattr(torch, dt, torch.float32))
+    return state
+
+
+def model_from_run(path, epoch: int):
+    """(model, info): the run's network with the weights of checkpoint `epoch`, in eval mode.
+
+    info holds the run's attributes (model, dataset, in_channels, num_classes,
+    loss, lr, batch_size, …) plus `epoch`.
+    """
+    from .train.models import build_model  # noqa: PLC0415
+
+    p = Path(path)
+    with _run_file(p) as f:
+        attrs = {k: (v.item() if hasattr(v, "item") and np.ndim(v) == 0 else v) for k, v in f.attrs.items()}
+    for key in ("model", "in_channels", "num_classes"):
+        if key not in attrs:
+            raise InputError(f"{p}: attribute {key!r} missing, cannot rebuild the model")
+    state = read_checkpoint(p, epoch)
+    model = build_model(str(attrs["model"]), int(attrs["in_channels"]), int(attrs["num_classes"]))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise InputError(f"{p}: checkpoint epoch_{int(epoch)} does not fit model "
+                         f"{attrs['model']} ({str(exc).splitlines()[0]})") from None
+    model.eval()
+    info = dict(attrs)
+    info["epoch"] = int(epoch)
+    return model, info
