@@ -59,6 +59,7 @@ PYBIND11_MODULE(_cuda, m) {
         return d;
     }, py::arg("device") = 0);
     m.def("set_device", &set_device, py::arg("device"));
+    m.def("pointer_device", &pointer_device, py::arg("ptr"), "Device of a device pointer, -1 for host memory.");
     m.def("synchronize", []() { py::gil_scoped_release r; synchronize_device(); });
     m.def("synchronize_stream", [](std::uintptr_t s) { py::gil_scoped_release r; synchronize_stream(s); },
           py::arg("stream"));

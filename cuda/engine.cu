@@ -288,6 +288,16 @@ DeviceInfo device_info(int device) {
 }
 
 void set_device(int device) { ANODIFF_CHECK(cudaSetDevice(device)); }
+
+int pointer_device(std::uintptr_t ptr) {
+    cudaPointerAttributes a{};
+    if (cudaPointerGetAttributes(&a, reinterpret_cast<const void*>(ptr)) != cudaSuccess) {
+        cudaGetLastError();
+        return -1;
+    }
+    if (a.type != cudaMemoryTypeDevice && a.type != cudaMemoryTypeManaged) return -1;
+    return a.device;
+}
 void synchronize_device() { ANODIFF_CHECK(cudaDeviceSynchronize()); }
 void synchronize_stream(std::uintptr_t stream) {
     ANODIFF_CHECK(cudaStreamSynchronize(reinterpret_cast<cudaStream_t>(stream)));

@@ -33,6 +33,8 @@ struct DeviceInfo {
 };
 DeviceInfo device_info(int device);
 void set_device(int device);
+// Device holding the memory at ptr; -1 for host or unknown memory.
+int pointer_device(std::uintptr_t ptr);
 void synchronize_device();
 void synchronize_stream(std::uintptr_t stream);  // 0: legacy default stream
 

@@ -198,7 +198,13 @@ def _from_dlpack(obj):
 
 
 def _sync_producer(mod, a: DeviceArray) -> None:
-    """Order our work after the producer's: its stream (CAI v3) or, if unknown, the device."""
+    """Make a's device current and order our work after the producer's: its stream (CAI v3)
+    or, if unknown, the whole device."""
+    dev = mod.pointer_device(a.ptr) if a.ptr else -1
+    if dev < 0 and int(np.prod(a.shape)) > 0:
+        raise InputError("the array's memory is not CUDA device memory")
+    if dev >= 0:
+        mod.set_device(dev)
     if a.stream is None:
         mod.synchronize()
     elif int(a.stream) not in (0, 1):  # 1: legacy default stream, ordered with ours already
@@ -220,10 +226,11 @@ def _window_array(W, what: str = "W") -> tuple[DeviceArray, int, int]:
     return a, T, d
 
 
-def _chunk_for(mod, T: int, d: int, msd: bool, gram: bool, precision: str, chunk: int | None) -> int:
+def _chunk_for(mod, T: int, d: int, msd: bool, gram: bool, precision: str, chunk: int | None,
+               device: int = 0) -> int:
     if chunk is not None:
         return max(1, int(chunk))
-    free = int(mod.device_info(0)["free_memory"])
+    free = int(mod.device_info(max(device, 0))["free_memory"])
     budget = int(min(1 << 30, max(64 << 20, free // 4)))
     k = int(mod.suggest_chunk(T, msd, gram, precision, budget))
     return max(1, min(k, -(-d // 256) * 256))
@@ -294,10 +301,10 @@ def window_sums(W, max_lag: int | None = None, *, msd: bool = True, gram: bool =
     if from_gram and not (gram and gram_precision == "float64"):
         raise InputError("acf_from='gram' needs gram=True with gram_precision='float64'")
     use_fft = msd and not from_gram
-    k = _chunk_for(mod, T, d, use_fft, gram, gram_precision, chunk)
+    _sync_producer(mod, a)  # also makes a's device the current one
+    k = _chunk_for(mod, T, d, use_fft, gram, gram_precision, chunk, mod.pointer_device(a.ptr))
     eng = mod.WindowEngine(T, max_lag, k, use_fft, gram, gram_precision)
     s = mod.WindowSums(T, max_lag, gram)
-    _sync_producer(mod, a)
     eng.accumulate(a.ptr, a.dtype.name, d, a.strides[0], s)
     return _collect(eng, s, gram, from_gram, "W")
 
