@@ -46,6 +46,23 @@ def test_import_and_availability_is_explained():
         assert isinstance(reason, str) and reason and "\n" not in reason
 
 
+def test_missing_cuda_module_is_explained(monkeypatch):
+    import sys
+
+    import anodiff.gpu as g
+
+    monkeypatch.setattr(g, "_state", None)
+    monkeypatch.setitem(sys.modules, "anodiff._cuda", None)  # import fails as if never built
+    monkeypatch.delattr(anodiff, "_cuda", raising=False)
+    try:
+        assert g.cuda_available() is False
+        assert "built without its CUDA module" in g.cuda_unavailable_reason()
+        with pytest.raises(InputError, match="not available"):
+            g.msd(np.zeros((3, 2)))
+    finally:
+        g._state = None
+
+
 def test_gpu_calls_without_gpu_are_one_line_input_errors():
     if anodiff.cuda_available():
         pytest.skip("a GPU is available here")

@@ -85,7 +85,7 @@ def _load():
         except ImportError as exc:
             module = None
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            if "No module named" in msg or "cannot import name" in msg:
+            if isinstance(exc, ModuleNotFoundError) or "cannot import name" in msg:
                 reason = ("anodiff was built without its CUDA module anodiff._cuda (no nvcc or no "
                           "cuFFT/cuBLAS at build time; see pip install . -Ccmake.define.ANODIFF_CUDA=ON)")
             else:
