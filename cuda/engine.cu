@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -346,8 +347,9 @@ void WindowSums::zero() {
 // ---------------------------------------------------------------------------
 struct WindowEngine::Impl {
     cudaStream_t stream = nullptr;
-    cufftHandle fwd = 0, inv = 0;
-    bool have_fwd = false, have_inv = false;
+    std::map<std::int64_t, cufftHandle> fwd;  // batched D2Z plans by batch size
+    cufftHandle inv = 0;
+    bool have_inv = false;
     cublasHandle_t blas = nullptr;
     double* xbuf = nullptr;               // K x ldx
     cufftDoubleComplex* cbuf = nullptr;   // K x (N/2+1)
@@ -358,7 +360,7 @@ struct WindowEngine::Impl {
     std::int64_t ldx = 0;
     std::size_t bytes = 0;
     ~Impl() {
-        if (have_fwd) cufftDestroy(fwd);
+        for (auto& kv : fwd) cufftDestroy(kv.second);
         if (have_inv) cufftDestroy(inv);
         if (blas) cublasDestroy(blas);
         for (void* p : {static_cast<void*>(xbuf), static_cast<void*>(cbuf), static_cast<void*>(fbuf),
@@ -387,6 +389,22 @@ std::int64_t suggest_chunk(std::int64_t T, bool msd, bool gram, const std::strin
     return std::max<std::int64_t>(256, k);
 }
 
+// Batched D2Z plan for `batch` columns (contiguous columns of length N, spectra of N/2+1).
+cufftHandle WindowEngine::forward_plan(std::int64_t batch) {
+    Impl& m = *impl_;
+    auto it = m.fwd.find(batch);
+    if (it != m.fwd.end()) return it->second;
+    const std::int64_t M = N_ / 2 + 1;
+    int n = static_cast<int>(N_);
+    int inembed = static_cast<int>(N_), onembed = static_cast<int>(M);
+    cufftHandle plan = 0;
+    ANODIFF_CHECK(cufftPlanMany(&plan, 1, &n, &inembed, 1, static_cast<int>(N_), &onembed, 1, static_cast<int>(M),
+                                CUFFT_D2Z, static_cast<int>(batch)));
+    m.fwd[batch] = plan;
+    ANODIFF_CHECK(cufftSetStream(plan, m.stream));
+    return plan;
+}
+
 WindowEngine::WindowEngine(std::int64_t T, std::int64_t max_lag, std::int64_t chunk, bool msd, bool gram,
                            const std::string& gram_precision)
     : impl_(new Impl), T_(T), max_lag_(max_lag), chunk_(chunk), N_(msd_fft_length(T)), msd_(msd), gram_(gram),
@@ -413,13 +431,8 @@ WindowEngine::WindowEngine(std::int64_t T, std::int64_t max_lag, std::int64_t ch
         alloc(&m.cbuf, sizeof(cufftDoubleComplex) * chunk_ * M);
         alloc(&m.power_tmp, sizeof(double) * N_);
         alloc(&m.spec_tmp, sizeof(cufftDoubleComplex) * M);
-        int n = static_cast<int>(N_);
-        int inembed = static_cast<int>(N_), onembed = static_cast<int>(M);
-        ANODIFF_CHECK(cufftPlanMany(&m.fwd, 1, &n, &inembed, 1, static_cast<int>(N_), &onembed, 1,
-                                    static_cast<int>(M), CUFFT_D2Z, static_cast<int>(chunk_)));
-        m.have_fwd = true;
-        ANODIFF_CHECK(cufftSetStream(m.fwd, m.stream));
-        ANODIFF_CHECK(cufftPlan1d(&m.inv, n, CUFFT_Z2D, 1));
+        forward_plan(chunk_);
+        ANODIFF_CHECK(cufftPlan1d(&m.inv, static_cast<int>(N_), CUFFT_Z2D, 1));
         m.have_inv = true;
         ANODIFF_CHECK(cufftSetStream(m.inv, m.stream));
     }
@@ -471,9 +484,10 @@ void WindowEngine::accumulate(std::uintptr_t data, DType dtype, std::int64_t n_c
     const bool need_x = msd_ || (gram_ && !f32_gram_);
     for (std::int64_t c0 = 0; c0 < n_cols; c0 += chunk_) {
         const std::int64_t nc = std::min(chunk_, n_cols - c0);
-        // The last chunk is narrower: transforms and products still run over K
-        // columns, the extra ones are zero (written as such by the centring kernel).
-        const std::int64_t K = (nc == chunk_ || msd_) ? chunk_ : nc;
+        // A narrower chunk (the last one, or a narrow strip): with the FFT, K is nc
+        // rounded up to a multiple of 256 (one cached plan per width), the extra
+        // columns zero (written as such by the centring kernel); SYRK takes K = nc.
+        const std::int64_t K = msd_ ? std::min(chunk_, (nc + 255) / 256 * 256) : nc;
         double* xb = need_x ? m.xbuf : nullptr;
         float* fb = (gram_ && f32_gram_) ? m.fbuf : nullptr;
         double* sq = reinterpret_cast<double*>(sums.sumsq.ptr());
@@ -499,9 +513,9 @@ void WindowEngine::accumulate(std::uintptr_t data, DType dtype, std::int64_t n_c
         }
         if (msd_) {
             const std::int64_t M = N_ / 2 + 1;
-            ANODIFF_CHECK(cufftExecD2Z(m.fwd, m.xbuf, m.cbuf));
-            const dim3 grid(static_cast<unsigned>(blocks_for(M, 256)), static_cast<unsigned>(blocks_for(chunk_, kPowerSlab)));
-            power_sum_kernel<<<grid, 256, 0, m.stream>>>(m.cbuf, M, chunk_, reinterpret_cast<double*>(sums.power.ptr()));
+            ANODIFF_CHECK(cufftExecD2Z(forward_plan(K), m.xbuf, m.cbuf));
+            const dim3 grid(static_cast<unsigned>(blocks_for(M, 256)), static_cast<unsigned>(blocks_for(K, kPowerSlab)));
+            power_sum_kernel<<<grid, 256, 0, m.stream>>>(m.cbuf, M, K, reinterpret_cast<double*>(sums.power.ptr()));
             check_launch("power_sum_kernel");
         }
     }

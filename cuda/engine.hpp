@@ -103,6 +103,7 @@ class WindowEngine {
 
   private:
     struct Impl;
+    int forward_plan(std::int64_t batch);  // a cufftHandle (int)
     std::unique_ptr<Impl> impl_;
     std::int64_t T_, max_lag_, chunk_, N_;
     bool msd_, gram_, f32_gram_;
