@@ -339,3 +339,29 @@ def test_gpu_streaming_from_hdf5_matches_cpu(tmp_path, memory_mb):
     got = anodiff.gpu.msd_windows(path, T=101, tw_step=57, memory_mb=memory_mb)
     np.testing.assert_array_equal(got.t_w, ref.t_w)
     assert rel(got.msd, ref.msd) <= 1e-6
+    via_api = anodiff.msd_windows(path, T=101, tw_step=57, device="cuda", memory_mb=memory_mb)
+    assert rel(via_api.msd, ref.msd) <= 1e-6
+    # window sums with the Gram matrix, streamed: G of each window against float64 NumPy
+    starts, sums = anodiff.gpu.window_sums_file(path, 101, 57, gram=True, memory_mb=memory_mb)
+    for t_w, s in zip(starts, sums):
+        G_ref, _ = centred_gram(W[t_w:t_w + 101])
+        assert rel(s.gram, G_ref) <= 1e-6
+
+
+def test_cli_device_cuda_without_gpu_exits_2(tmp_path):
+    if anodiff.cuda_available():
+        pytest.skip("a GPU is available here")
+    import subprocess
+    import sys
+
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "run.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("weights", data=random_walk(20, 7))
+        f.attrs["complete"] = True
+    proc = subprocess.run([sys.executable, "-m", "anodiff", "msd", str(path), "--T", "10",
+                           "--device", "cuda", "--out", str(tmp_path / "m.h5"), "--no-progress"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "CUDA backend is not available" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -127,12 +127,22 @@ class MsdWindows:
 
 def msd_windows(path, T: int, tw_step: int, max_lag: int | None = None, *,
                 t_start: int = 0, t_stop: int | None = None, progress: bool = False,
-                allow_incomplete: bool = False, memory_mb: float = 256.0) -> MsdWindows:
+                allow_incomplete: bool = False, memory_mb: float = 256.0,
+                device: str = "cpu") -> MsdWindows:
     """MSD of every window [t_w, t_w+T), t_w = t_start, t_start+tw_step, …, from ONE pass over the file.
 
     Reads `/weights` of a run file in column strips aligned with its HDF5
     chunks; a prefetch thread reads the next strip while the kernels run.
+    device="cuda" streams the strips to the GPU instead (anodiff.gpu.msd_windows).
     """
+    if device not in ("cpu", "cuda"):
+        raise InputError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda":
+        from . import gpu  # noqa: PLC0415
+
+        return gpu.msd_windows(path, T, tw_step, max_lag, t_start=t_start, t_stop=t_stop,
+                               progress=progress, allow_incomplete=allow_incomplete,
+                               memory_mb=memory_mb)
     from .io import Trajectory  # noqa: PLC0415
 
     with Trajectory(path, allow_incomplete=allow_incomplete) as traj:
