@@ -247,6 +247,8 @@ def test_gpu_msd_matches_cpu(cp, dtype, chunk):
     # anodiff.msd dispatches device arrays to the GPU
     _, got2 = anodiff.msd(cp.asarray(W), max_lag=T // 3)
     assert rel(got2, ref[: T // 3]) <= 1e-6
+    _, got3 = anodiff.gpu.msd(W, chunk=chunk)  # host array: copied up
+    assert rel(got3, ref) <= 1e-6
 
 
 @pytest.mark.gpu

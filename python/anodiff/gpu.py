@@ -211,8 +211,21 @@ def _sync_producer(mod, a: DeviceArray) -> None:
         mod.synchronize_stream(int(a.stream))
 
 
+def _upload(mod, x) -> DeviceArray:
+    """Copy a host array to the device (float32/float64 kept, other dtypes to float64)."""
+    h = np.asarray(x)
+    if h.dtype not in (np.float32, np.float64):
+        h = h.astype(np.float64)
+    h = np.ascontiguousarray(h)
+    buf = mod.DeviceBuffer(max(h.nbytes, 1))
+    if h.nbytes:
+        buf.upload(h)
+    strides = tuple(s // h.itemsize for s in h.strides)
+    return DeviceArray(ptr=buf.ptr, shape=h.shape, strides=strides, dtype=h.dtype, stream=1, owner=buf)
+
+
 def _window_array(W, what: str = "W") -> tuple[DeviceArray, int, int]:
-    a = as_device_array(W)
+    a = as_device_array(W) if _is_device_array(W) else _upload(_require(), W)
     if len(a.shape) != 2:
         raise InputError(f"{what} must be a 2-D array (n_steps, n_dims), got shape {a.shape}")
     T, d = a.shape
@@ -285,6 +298,9 @@ def window_sums(W, max_lag: int | None = None, *, msd: bool = True, gram: bool =
                 gram_precision: str = "float64", acf_from: str = "fft",
                 chunk: int | None = None) -> WindowSums:
     """All float64 sums of one in-memory window (T, d) on the GPU, in one pass.
+
+    W is a device array (used in place) or a host array (copied to the device
+    whole; for run files use :func:`window_sums_file`, which streams).
 
     acf_from: "fft" (batched cuFFT, default) or "gram" (acf[τ] = Σ_t G[t, t+τ],
     free once G is computed in float64).
