@@ -217,6 +217,19 @@ def test_pair_curves_serial_matches_numpy(with_loss):
     np.testing.assert_allclose(mean_ds[filled], S[1][filled] / S[0][filled])
 
 
+def test_default_bins_hold_every_pair():
+    T, d = 53, 9
+    G, X = centred_gram(random_walk(T, d, step=1e-3, dtype=np.float64))
+    P = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(X, axis=0), axis=1))))
+    pc = anodiff.gpu.pair_curves(G, P, RNG.standard_normal(T), device="cpu")
+    n_pairs = T * (T - 1) // 2
+    assert pc.S[0].sum() == n_pairs and pc.R[0].sum() == n_pairs
+    assert pc.R[3].sum() == n_pairs - (T - 1)  # pairs with an intermediate point
+    mean_dr, h = pc.transverse
+    ok = np.isfinite(h)
+    assert ok.any() and np.all(h[ok] >= 0) and np.all(np.isfinite(mean_dr[ok]))
+
+
 def test_pair_curves_rejects_bad_bins():
     G = np.eye(5)
     with pytest.raises(InputError, match="s_bins"):

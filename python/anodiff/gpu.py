@@ -385,11 +385,13 @@ def default_bins(G: np.ndarray, P: np.ndarray, n: int = 50):
     dr2 = d[:, None] + d[None, :] - 2.0 * G
     steps = np.diff(P)
     pos = steps[steps > 0]
-    s_lo = pos.min() if pos.size else 1.0
+    # edges padded by 1e-9 (relative) so that no value sits on an outer edge, where
+    # host and device logarithms (1 ulp apart) could disagree about the bin
+    s_lo = (pos.min() if pos.size else 1.0) * (1 - 1e-9)
     s_hi = max(P[-1] - P[0], s_lo) * (1 + 1e-9) + 1e-300
     r = np.sqrt(np.maximum(dr2[np.triu_indices_from(dr2, 1)], 0.0))
     rpos = r[r > 0]
-    r_lo = rpos.min() if rpos.size else 1.0
+    r_lo = (rpos.min() if rpos.size else 1.0) * (1 - 1e-9)
     r_hi = max(rpos.max() if rpos.size else 1.0, r_lo) * (1 + 1e-9) + 1e-300
     if s_hi <= s_lo:
         s_hi = s_lo * 2
