@@ -277,6 +277,9 @@ def test_gpu_gram_steps_and_acf_from_gram(cp, chunk):
     assert rel(s.steps2, np.sum(np.diff(X, axis=0) ** 2, axis=1)) <= 1e-6
     assert rel(s.sumsq, np.sum(X ** 2, axis=1)) <= 1e-6
     assert rel(s.msd()[1], anodiff.msd(W)[1]) <= 1e-6
+    s_fft = anodiff.gpu.window_sums(cp.asarray(W), gram=True, acf_from="fft", chunk=chunk)
+    assert rel(s_fft.acf, s.acf) <= 1e-9
+    assert rel(s_fft.gram, s.gram) <= 1e-12
     g32 = anodiff.gpu.gram(cp.asarray(W), gram_precision="float32", chunk=chunk)
     assert rel(g32, G_ref) <= 1e-4  # float32 products: documented looser accuracy
 
