@@ -383,3 +383,17 @@ def test_cli_device_cuda_without_gpu_exits_2(tmp_path):
     assert proc.returncode == 2
     assert "CUDA backend is not available" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_device_array_detection_on_host_objects():
+    import torch
+
+    from anodiff.gpu import _is_device_array
+
+    assert not _is_device_array(np.zeros(3))
+    assert not _is_device_array(torch.zeros(3))
+    assert not _is_device_array(torch.zeros(3, requires_grad=True))
+    assert not _is_device_array([1.0, 2.0])
+    # host torch tensors still go through the CPU engine
+    W = random_walk(9, 4, dtype=np.float64)
+    np.testing.assert_allclose(anodiff.msd(torch.from_numpy(W))[1], anodiff.msd(W)[1])

@@ -142,11 +142,21 @@ class DeviceArray:
         return self.dtype.itemsize
 
 
+def _is_torch(obj) -> bool:
+    return type(obj).__module__.split(".")[0] == "torch"
+
+
 def _is_device_array(obj) -> bool:
-    if hasattr(obj, "__cuda_array_interface__"):
-        return True
+    """Whether obj lives in CUDA memory (CUDA array interface, torch CUDA tensor, DLPack CUDA)."""
+    if _is_torch(obj):
+        return bool(getattr(obj, "is_cuda", False))
+    try:
+        if hasattr(obj, "__cuda_array_interface__"):
+            return True
+    except Exception:  # noqa: BLE001  (a property that refuses, e.g. on a host array)
+        return False
     dev = getattr(obj, "__dlpack_device__", None)
-    if dev is not None:
+    if dev is not None and not isinstance(obj, np.ndarray):
         try:
             return int(dev()[0]) in (2, 13)  # kDLCUDA, kDLCUDAManaged
         except Exception:  # noqa: BLE001
@@ -156,10 +166,10 @@ def _is_device_array(obj) -> bool:
 
 def as_device_array(obj) -> DeviceArray:
     """View of a CuPy array / torch CUDA tensor / DLPack CUDA array without copying."""
-    if not hasattr(obj, "__cuda_array_interface__") and hasattr(obj, "__dlpack__"):
+    if _is_torch(obj):
+        obj = obj.detach()  # a tensor that requires grad refuses the array interface
+    elif not hasattr(obj, "__cuda_array_interface__") and hasattr(obj, "__dlpack__"):
         obj = _from_dlpack(obj)
-    if type(obj).__module__.startswith("torch") and getattr(obj, "requires_grad", False):
-        obj = obj.detach()
     try:
         cai = obj.__cuda_array_interface__
     except (AttributeError, RuntimeError) as exc:

@@ -97,9 +97,9 @@ def msd(W, max_lag: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     lags : int64 array, 1 … max_lag (steps)
     msd : float64 array, MSD(τ) in squared weight units.
     """
-    if hasattr(W, "__cuda_array_interface__"):
-        from . import gpu  # noqa: PLC0415  (optional, only with a GPU array)
+    from . import gpu  # noqa: PLC0415  (light: the CUDA module itself loads on first use)
 
+    if gpu._is_device_array(W):  # CuPy, torch CUDA tensors, DLPack CUDA arrays
         return gpu.msd(W, max_lag=max_lag)
     W = np.asarray(W)
     if W.ndim != 2:
