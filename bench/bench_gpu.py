@@ -2,7 +2,9 @@
 
 Run on a machine with a CUDA device, CuPy and anodiff._cuda:
 
-    PYTHONPATH=python python -m pytest bench/bench_gpu.py --benchmark-only -s
+    PYTHONPATH=python python -m pytest bench/bench_gpu.py -s      (or scripts/gpu-check --bench)
+
+(not --benchmark-only: the last test prints the table and uses no benchmark fixture)
 
 Sizes (environment variables, defaults are the issue's):
     ANODIFF_BENCH_T=1000  ANODIFF_BENCH_D=1700000     window already on the GPU (float32)
