@@ -97,9 +97,9 @@ def msd(W, max_lag: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     lags : int64 array, 1 … max_lag (steps)
     msd : float64 array, MSD(τ) in squared weight units.
     """
-    if hasattr(W, "__cuda_array_interface__"):
-        from . import gpu  # noqa: PLC0415  (optional, only with a GPU array)
+    from . import gpu  # noqa: PLC0415  (light: the CUDA module itself loads on first use)
 
+    if gpu._is_device_array(W):  # CuPy, torch CUDA tensors, DLPack CUDA arrays
         return gpu.msd(W, max_lag=max_lag)
     W = np.asarray(W)
     if W.ndim != 2:
@@ -128,14 +128,25 @@ class MsdWindows:
 def msd_windows(path, T: int, tw_step: int, max_lag: int | None = None, *,
                 t_start: int = 0, t_stop: int | None = None, progress: bool = False,
                 allow_incomplete: bool = False, memory_mb: float = 256.0,
-                client=None, n_shards: int | None = None) -> MsdWindows:
+                client=None, n_shards: int | None = None, device: str = "cpu") -> MsdWindows:
     """MSD of every window [t_w, t_w+T), t_w = t_start, t_start+tw_step, …, from ONE pass over the file.
 
     Reads `/weights` of a run file in column strips aligned with its HDF5
     chunks; a prefetch thread reads the next strip while the kernels run.
     With a Dask `client` (or scheduler address) the columns are split into
     shards that the workers accumulate independently (see anodiff.cluster).
+    device="cuda" streams the strips to the GPU instead (anodiff.gpu.msd_windows).
     """
+    if device not in ("cpu", "cuda"):
+        raise InputError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda" and client is None:
+        from . import gpu  # noqa: PLC0415
+
+        return gpu.msd_windows(path, T, tw_step, max_lag, t_start=t_start, t_stop=t_stop,
+                               progress=progress, allow_incomplete=allow_incomplete,
+                               memory_mb=memory_mb)
+    if device == "cuda":
+        raise InputError("device='cuda' with a Dask client is not supported yet: run CPU workers")
     from .io import Trajectory, column_shards  # noqa: PLC0415
 
     with Trajectory(path, allow_incomplete=allow_incomplete) as traj:

@@ -19,6 +19,8 @@ def register(sub) -> None:
     p.add_argument("--max-lag", type=positive_int, default=None, help="largest lag (default T-1)")
     p.add_argument("--allow-incomplete", action="store_true",
                    help="analyse the recorded steps of a run that did not finish")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where the kernels run: cpu (default) or cuda (needs anodiff._cuda and a GPU)")
     p.add_argument("--out", default="msd.h5", help="output HDF5 file (default msd.h5)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on a Dask cluster (e.g. tcp://host:8786); workers open RUN themselves, "
@@ -38,7 +40,7 @@ def run(args) -> int:
         raise InputError(f"--tw-step must be positive, got {tw_step}")
     res = msd_windows(args.run_file, T=args.T, tw_step=tw_step, max_lag=args.max_lag,
                       progress=not args.no_progress, allow_incomplete=args.allow_incomplete,
-                      client=args.scheduler)
+                      client=args.scheduler, device=args.device)
     alphas = [fit_power_law(res.lags, curve).alpha for curve in res.msd]
     try:
         with h5py.File(args.out, "w") as f:
