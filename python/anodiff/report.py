@@ -93,7 +93,7 @@ _SOURCES = {
     "levy": ["levy", "levy/levy"],
     "hessian": ["hessian", "hessian/hessian"],
     "landscape": ["landscape", "landscape/landscape"],
-    "toy": ["toy/results"],
+    "toy": ["toy/fractal/results", "toy/results"],
     "toy_summary": ["toy/summary"],
 }
 

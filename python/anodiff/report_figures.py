@@ -234,6 +234,232 @@ def fig_msl(res: Results):
     return fig
 
 
+# -- levy (Fig. 5a–d) -------------------------------------------------------------------
+
+
+def _levy_fit(res: Results):
+    if "levy" not in res.h5:
+        raise Skip("no levy results (run `anodiff levy RUN --out DIR`)")
+    import h5py  # noqa: PLC0415
+
+    with h5py.File(res.h5["levy"], "r") as f:
+        if "fit" not in f or "histogram" not in f:
+            raise Skip(f"{res.h5['levy'].name} has no fit")
+        data = {"edges": f["histogram/edges"][()], "density": f["histogram/density"][()],
+                "x": f["fit/x"][()], "stable": f["fit/stable_pdf"][()], "gauss": f["fit/gauss_pdf"][()],
+                "fit": dict(f["fit"].attrs), "attrs": dict(f.attrs)}
+        if "tail" in f:
+            data["tail"] = {k: f["tail"][k][()] for k in f["tail"]}
+        if "windows" in f:
+            data["windows"] = {k: f["windows"][k][()] for k in f["windows"]}
+    return data
+
+
+def fig_levy(res: Results):
+    """Fig. 5(a): gradient distribution, stable and Gaussian fits; inset: the power-law tail."""
+    plt = _plt()
+    d = _levy_fit(res)
+    fit = d["fit"]
+    centres = 0.5 * (d["edges"][1:] + d["edges"][:-1])
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    keep = d["density"] > 0
+    ax.semilogy(centres[keep], d["density"][keep], ".", ms=2.5, color="0.3", label="gradients")
+    ax.semilogy(d["x"], d["stable"], "r-", lw=1.3, label=f"SαS fit, α = {fit['alpha']:.3f}")
+    g = d["gauss"]
+    ax.semilogy(d["x"][g > 1e-300], g[g > 1e-300], "b--", lw=1.0, label="Gaussian fit")
+    half = 12 * float(fit["scale"])
+    ax.set_xlim(float(fit["loc"]) - half, float(fit["loc"]) + half)
+    lo = max(d["density"][keep].min() if keep.any() else 1e-8, 1e-6 * d["stable"].max())
+    ax.set_ylim(lo, 3 * max(d["density"].max(), d["stable"].max()))
+    ax.set_xlabel("minibatch gradient ∂L/∂w_i (loss per weight unit)")
+    ax.set_ylabel("probability density")
+    llr = fit.get("llr_gauss")
+    ax.set_title(f"Heavy-tailed gradients (LLR vs Gaussian = {fmt(float(llr), 3)}, "
+                 f"Vuong p = {fmt(float(fit.get('vuong_p', np.nan)), 2)})")
+    ax.legend(loc="upper left", fontsize=7.5)
+    if "tail" in d and len(d["tail"].get("r", [])):
+        ins = ax.inset_axes([0.66, 0.58, 0.32, 0.38])
+        r, ccdf = d["tail"]["r"], d["tail"]["ccdf"]
+        ok = (r > 0) & (ccdf > 0)
+        ins.loglog(r[ok], ccdf[ok], ".", ms=2, color="0.3")
+        pl = d["tail"].get("power_law")
+        if pl is not None and np.any(pl > 0):
+            ins.loglog(r[ok & (pl > 0)], pl[ok & (pl > 0)], "r-", lw=1)
+        ins.set_xlabel("|g − δ|", fontsize=7)
+        ins.set_ylabel("P(|g − δ| > r)", fontsize=7)
+        ins.tick_params(labelsize=6)
+    return fig
+
+
+def fig_levy_windows(res: Results):
+    """Fig. 5(d): stability parameter α_dist of each window with its 95 % interval."""
+    plt = _plt()
+    d = _levy_fit(res)
+    w = d.get("windows")
+    if not w or len(w.get("t_w", [])) < 1 or not np.isfinite(w["alpha"]).any():
+        raise Skip("no per-window Lévy fits (run shorter than one window)")
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    t, a = w["t_w"], w["alpha"]
+    lo, hi = w.get("alpha_lo"), w.get("alpha_hi")
+    if lo is not None and hi is not None:
+        ax.fill_between(t, lo, hi, color="C0", alpha=0.25, lw=0, label="95 % interval")
+    ax.plot(t, a, "o-", ms=3, color="C0", label="α_dist")
+    ax.axhline(2.0, color="k", ls=":", lw=0.8)
+    ax.set_xlabel("window start t_w (steps)")
+    ax.set_ylabel("stability parameter α_dist")
+    ax.set_title("Lévy stability of gradients across training")
+    ax.legend(fontsize=8)
+    return fig
+
+
+# -- hessian (Fig. 7) -----------------------------------------------------------------
+
+
+def fig_hessian(res: Results):
+    """Fig. 7: top-k Hessian eigenvalues against the training epoch."""
+    plt = _plt()
+    epochs = res.read("hessian", "epochs")
+    ev = res.read("hessian", "eigenvalues")
+    if epochs is None or ev is None or len(epochs) == 0:
+        raise Skip("no Hessian spectra (run `anodiff hessian RUN --out DIR`)")
+    ev = np.atleast_2d(ev)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    k = ev.shape[1]
+    colours, sm = jet_colours(np.arange(k))
+    for j in range(k):
+        y = ev[:, j]
+        ax.plot(epochs, y, "o-", ms=2.5, lw=0.9, color=colours[j])
+    if np.all(ev[np.isfinite(ev)] > 0):
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("Hessian eigenvalue (loss per weight unit²)")
+    ax.set_title(f"Top {k} Hessian eigenvalues during training")
+    fig.colorbar(sm, ax=ax).set_label("eigenvalue rank (0 = largest)")
+    return fig
+
+
+# -- landscape (Fig. 1a) ------------------------------------------------------------
+
+
+def fig_landscape(res: Results):
+    """Fig. 1(a): the loss (log) on a 2D projection, with the trajectory when projected."""
+    plt = _plt()
+    xs, ys, loss = (res.read("landscape", k) for k in ("xs", "ys", "loss"))
+    if loss is None:
+        raise Skip("no landscape (run `anodiff landscape RUN --out DIR`)")
+    attrs = res.attrs("landscape")
+    fig, ax = plt.subplots(figsize=(6.0, 5.0))
+    z = np.log10(np.maximum(loss, 1e-12))
+    cs = ax.contourf(xs, ys, z, levels=40, cmap="viridis")
+    ax.contour(xs, ys, z, levels=12, colors="k", linewidths=0.3, alpha=0.6)
+    traj = res.read("landscape", "trajectory")
+    if traj is not None and len(traj):
+        ax.plot(traj[:, 0], traj[:, 1], "-", color="w", lw=0.8, alpha=0.9, label="SGD trajectory")
+        ax.plot(traj[0, 0], traj[0, 1], "o", color="w", ms=4)
+        ax.legend(loc="upper right", fontsize=7.5)
+    ax.plot(0, 0, "r*", ms=9)
+    kind = attrs.get("directions", "random")
+    kind = kind.decode() if isinstance(kind, bytes) else kind
+    box = (res.json.get("landscape") or {}).get("box_counting") or {}
+    dim = box.get("dimension_mean") if isinstance(box, dict) else None
+    ax.set_title(f"Loss landscape around epoch {attrs.get('epoch', '?')} ({kind} directions)"
+                 + (f"\nbox-counting dimension of level sets {dim:.2f}" if finite(dim) else ""))
+    ax.set_xlabel("direction 1 (α, direction units)")
+    ax.set_ylabel("direction 2 (β, direction units)")
+    fig.colorbar(cs, ax=ax).set_label("log10 loss")
+    return fig
+
+
+# -- toy model (Fig. 8) -------------------------------------------------------------
+
+
+def _toy_dirs(res: Results) -> dict:
+    found = {}
+    for name in ("fractal", "random", "convex"):
+        for rel in (f"toy/{name}/results.h5",):
+            p = res.root / rel
+            if p.is_file():
+                found[name] = p
+    if not found and "toy" in res.h5:
+        found["toy"] = res.h5["toy"]
+    if not found:
+        raise Skip("no toy-model results (run `anodiff toy --landscape all --out DIR/toy`)")
+    return found
+
+
+def fig_toy(res: Results):
+    """Fig. 8: landscape with walker paths, MSD before/after t0 on each landscape, gradients, escapes."""
+    import h5py  # noqa: PLC0415
+
+    plt = _plt()
+    runs = _toy_dirs(res)
+    fig, axes = plt.subplots(2, 2, figsize=(10, 8.2))
+    ax_land, ax_msd, ax_grad, ax_esc = axes.ravel()
+    main = runs.get("fractal") or next(iter(runs.values()))
+    with h5py.File(main, "r") as f:
+        z = f["landscape/z"][()]
+        a = f["landscape/z"].attrs
+        h, x0, y0 = float(a["h"]), float(a["x0"]), float(a["y0"])
+        extent = (x0, x0 + h * (z.shape[1] - 1), y0, y0 + h * (z.shape[0] - 1))
+        im = ax_land.imshow(z, origin="lower", extent=extent, cmap="terrain", aspect="equal")
+        if "walkers/traj" in f:
+            traj = f["walkers/traj"][()]
+            for k in range(min(5, traj.shape[0])):
+                ax_land.plot(traj[k, :, 0], traj[k, :, 1], lw=0.7)
+        fig.colorbar(im, ax=ax_land, fraction=0.046).set_label("loss")
+        ax_land.set_title("Fractal landscape and 5 walkers")
+        ax_land.set_xlabel("w₁ (w-units)")
+        ax_land.set_ylabel("w₂ (w-units)")
+        if "gradients/hist_counts" in f:
+            counts = f["gradients/hist_counts"][()]
+            edges = f["gradients/hist_edges"][()]
+            centres = 0.5 * (edges[1:] + edges[:-1])
+            dens = counts / max(counts.sum(), 1) / np.diff(edges)
+            ok = dens > 0
+            ax_grad.semilogy(centres[ok], dens[ok], ".", ms=3)
+            levy = f["gradients"].attrs.get("levy")
+            title = "Gradient components, all steps"
+            if levy:
+                try:
+                    title += f" (α_dist = {json.loads(levy)['alpha']:.2f})"
+                except (ValueError, KeyError, TypeError):
+                    pass
+            ax_grad.set_title(title)
+            ax_grad.set_xlabel("∂L/∂w (loss per w-unit)")
+            ax_grad.set_ylabel("density")
+        else:
+            ax_grad.set_axis_off()
+        if "escapes/step_lengths" in f and f["escapes/step_lengths"].shape[0]:
+            sl = f["escapes/step_lengths"][()]
+            off = f["escapes/offsets"][()] if "escapes/offsets" in f else np.arange(sl.shape[-1]) - sl.shape[-1] // 2
+            mean = np.nanmean(np.atleast_2d(sl), axis=0)
+            ax_esc.plot(off, mean, "o-", ms=3)
+            ax_esc.axvline(0, color="k", lw=0.8, ls="--")
+            ax_esc.set_title(f"Step length around {np.atleast_2d(sl).shape[0]} escapes from local minima")
+            ax_esc.set_xlabel("steps relative to the escape")
+            ax_esc.set_ylabel("mean |Δw| (w-units)")
+        else:
+            ax_esc.text(0.5, 0.5, "no escape events", ha="center", va="center", transform=ax_esc.transAxes)
+            ax_esc.set_axis_off()
+    styles = {"fractal": "C3", "random": "C0", "convex": "C2", "toy": "C3"}
+    for name, path in runs.items():
+        with h5py.File(path, "r") as f:
+            for part, ls in (("early", "-"), ("late", "--"), ("whole", ":")):
+                if f"msd/{part}/msd" not in f or (part == "whole" and f"msd/early/msd" in f):
+                    continue
+                lags, m = f[f"msd/{part}/lags"][()], f[f"msd/{part}/msd"][()]
+                alpha = float(f[f"msd/{part}"].attrs.get("alpha", np.nan))
+                ok = m > 0
+                ax_msd.loglog(lags[ok], m[ok], ls, color=styles.get(name, "k"), lw=1.1,
+                              label=f"{name} {part}: α = {fmt(alpha)}")
+    ax_msd.set_xlabel("lag τ (steps)")
+    ax_msd.set_ylabel("MSD (w-units²)")
+    ax_msd.set_title("Simplified SGD model: MSD before / after t0")
+    ax_msd.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 SPECS: list[FigureSpec] = [
     FigureSpec("fig2ab_msd", "MSD over every lag",
                "Time-averaged MSD of each window [t_w, t_w+T), coloured by t_w (jet). Black dots mark "
@@ -257,6 +483,25 @@ SPECS: list[FigureSpec] = [
     FigureSpec("fig6c_msl", "Mean squared loss difference",
                "MSL of point pairs in log-spaced Δr bins (each point paired with the loss at its own "
                "step); the slope is 2H (Eq. 8).", fig_msl, "Fractal path and landscape"),
+    FigureSpec("fig1a_landscape", "Projected loss landscape",
+               "log10 of the loss on a 2D projection around a checkpoint (red star); with PCA "
+               "directions the recorded trajectory is drawn on top.", fig_landscape,
+               "Fractal path and landscape"),
+    FigureSpec("fig5a_levy", "Heavy-tailed minibatch gradients",
+               "Histogram of gradient values with the maximum-likelihood symmetric α-stable density "
+               "(red) and the Gaussian fit (blue); inset: the tail P(|g−δ| > r) and its power law.",
+               fig_levy, "Gradients and curvature"),
+    FigureSpec("fig5d_levy_windows", "Stability parameter across training",
+               "α_dist of the gradients of each window [t_w, t_w+T) with its 95 % interval.",
+               fig_levy_windows, "Gradients and curvature"),
+    FigureSpec("fig7_hessian", "Hessian spectrum during training",
+               "Largest eigenvalues of the Hessian of the training loss at each epoch checkpoint "
+               "(Lanczos, residual-checked).", fig_hessian, "Gradients and curvature"),
+    FigureSpec("fig8_toy", "Simplified SGD model on 2D landscapes",
+               "w_{t+1} = w_t − η∇L(w_t) + ησZ_t: a fractal landscape with walker paths, the MSD "
+               "before (solid) and after (dashed) t0 on fractal, random and convex landscapes, the "
+               "distribution of gradient components, and step lengths around escapes from local minima.",
+               fig_toy, "Simplified model"),
 ]
 
 
@@ -277,7 +522,34 @@ def headline(res: Results) -> dict:
     for stem in ("levy", "hessian", "landscape", "toy_summary"):
         if stem in res.json:
             out[stem.replace("_summary", "")] = res.json[stem]
+    levy = res.json.get("levy") or {}
+    if finite(levy.get("alpha")):
+        out["alpha_dist"] = levy["alpha"]
+    hess = res.json.get("hessian") or {}
+    tops = _hessian_tops(res)
+    if tops:
+        out["hessian_top_first"], out["hessian_top_last"] = tops
+    land = res.json.get("landscape") or {}
+    box = land.get("box_counting")
+    if isinstance(box, dict) and finite(box.get("dimension_mean")):
+        out["landscape_box_dimension"] = box["dimension_mean"]
+    toy = res.json.get("toy_summary") or {}
+    toy_main = toy.get("fractal", toy) if isinstance(toy, dict) else {}
+    for key in ("alpha_early", "alpha_late"):
+        if finite(toy_main.get(key)):
+            out[f"toy_{key}"] = toy_main[key]
+    del hess
     return out
+
+
+def _hessian_tops(res: Results):
+    ev = res.read("hessian", "eigenvalues")
+    if ev is None:
+        return None
+    ev = np.atleast_2d(ev)
+    if ev.size == 0:
+        return None
+    return float(np.nanmax(ev[0])), float(np.nanmax(ev[-1]))
 
 
 def _dumps(obj) -> str:
