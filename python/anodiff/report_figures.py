@@ -525,7 +525,6 @@ def headline(res: Results) -> dict:
     levy = res.json.get("levy") or {}
     if finite(levy.get("alpha")):
         out["alpha_dist"] = levy["alpha"]
-    hess = res.json.get("hessian") or {}
     tops = _hessian_tops(res)
     if tops:
         out["hessian_top_first"], out["hessian_top_last"] = tops
@@ -538,7 +537,6 @@ def headline(res: Results) -> dict:
     for key in ("alpha_early", "alpha_late"):
         if finite(toy_main.get(key)):
             out[f"toy_{key}"] = toy_main[key]
-    del hess
     return out
 
 
