@@ -331,23 +331,28 @@ _KILLER = """
 import os, signal, sys
 from anodiff.train import train
 kill_at = int(sys.argv[2])
+comp = sys.argv[3]
 def cb(step, loss):
     if step == kill_at:
         os.kill(os.getpid(), signal.SIGKILL)
 train(sys.argv[1], model="resnet8", dataset="synthetic:n=48,test=16", batch_size=16, epochs=3,
-      eval_batch=8, record_grads="all", flush_every=2, progress=False, callback=cb)
+      eval_batch=8, record_grads="all", flush_every=2, progress=False, callback=cb, compression=comp)
 """
 
 
-@pytest.mark.parametrize("kill_at", [5])
-def test_sigkill_mid_epoch_then_resume(ref_run, tmp_path, kill_at):
+@pytest.mark.parametrize("kill_at,comp", [(5, "none"), (7, "gzip")])
+def test_sigkill_mid_epoch_then_resume(ref_run, tmp_path, kill_at, comp):
     ref, _ = ref_run
+    if comp != "none":
+        ref = tmp_path / "ref_comp.h5"
+        train(ref, epochs=3, eval_batch=8, record_grads="all", flush_every=2, compression=comp, **TINY)
     path = tmp_path / "killed.h5"
-    r = subprocess.run([sys.executable, "-c", _KILLER, str(path), str(kill_at)], env=_env(),
+    r = subprocess.run([sys.executable, "-c", _KILLER, str(path), str(kill_at), comp], env=_env(),
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == -signal.SIGKILL, r.stderr
     with Trajectory(path, allow_incomplete=True) as t:     # readable, honest, not complete
-        assert not t.complete and 0 < t.n_steps <= kill_at
+        assert not t.complete and t.n_steps <= kill_at
+        assert t.n_steps > 0 or comp != "none"   # compressed: whole chunk rows only (9 rows here)
         n = t.n_steps
         part = t.read(0, n)
     with h5py.File(ref) as f:
@@ -369,15 +374,15 @@ def test_failing_writer_keeps_committed_steps(ref_run, tmp_path, monkeypatch):
 
     ref, _ = ref_run
     calls = {"n": 0}
-    orig = rec.Recorder._write_rows
+    orig = rec.Recorder._write_weights
 
-    def failing(self):
+    def failing(self, upto):
         calls["n"] += 1
         if calls["n"] == 4:
             raise OSError(28, "No space left on device")
-        return orig(self)
+        return orig(self, upto)
 
-    monkeypatch.setattr(rec.Recorder, "_write_rows", failing)
+    monkeypatch.setattr(rec.Recorder, "_write_weights", failing)
     path = tmp_path / "fail.h5"
     with pytest.raises(RecordingError, match="No space left on device") as info:
         train(path, epochs=3, eval_batch=8, record_grads="all", flush_every=2, **TINY)
@@ -387,7 +392,7 @@ def test_failing_writer_keeps_committed_steps(ref_run, tmp_path, monkeypatch):
         assert 0 < n < 9 and not t.complete
         with h5py.File(ref) as f:
             assert np.array_equal(t.read(0, n), f["weights"][:n])
-    monkeypatch.setattr(rec.Recorder, "_write_rows", orig)
+    monkeypatch.setattr(rec.Recorder, "_write_weights", orig)
     train(path, resume=True, progress=False, flush_every=2)     # space freed: finish the run
     _assert_same_run(ref, path)
 

@@ -224,7 +224,8 @@ def train(out="run.h5", *, model: str | None = None, dataset: str | None = None,
     path = None if out is None else Path(out)
     if path is not None and path.is_dir():
         raise InputError(f"{path}: is a directory; --out needs a file name")
-    if path is not None and not resume and path.exists() and not overwrite:
+    first_rank = int(os.environ.get("RANK", "0") or 0) == 0   # the others never touch the file
+    if first_rank and path is not None and not resume and path.exists() and not overwrite:
         raise InputError(f"{path} exists; pass --resume to continue it or --overwrite to replace it")
     if resume and path is None:
         raise InputError("--resume needs an output file")
@@ -409,7 +410,7 @@ def train(out="run.h5", *, model: str | None = None, dataset: str | None = None,
                                     grads_kind=None if gidx is None else ("all" if g == "all" else "subset"),
                                     eval_loss=bool(n_eval), compression=str(cfg["compression"]),
                                     chunk_rows=chunk_rows)
-            recorder = Recorder(f, path=path)
+            recorder = Recorder(f, path=path, state=state)
             if state is None:
                 recorder.epoch(0, {}, checkpoint())
                 recorder.commit(snapshot(0, 0))
