@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import re
 import resource
 import signal
 import struct
@@ -448,3 +449,41 @@ def test_torchrun_two_processes(tmp_path):
     assert np.array_equal(da["weights"][0], db["weights"][0])
     assert np.array_equal(da["grads_index"], db["grads_index"])
     assert np.array_equal(da["eval_loss"][:1], db["eval_loss"][:1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("after", [3, 6])
+def test_external_sigkill_of_cli_then_resume(tmp_path, after):
+    """SIGKILL from outside, at whatever point the writer thread happens to be, then --resume."""
+    args = ["-m", "anodiff", "train", "--model", "resnet8", "--dataset", "synthetic:n=96,test=16",
+            "--batch-size", "16", "--epochs", "3", "--eval-batch", "8", "--record-grads", "9"]
+    ref = tmp_path / "ref.h5"
+    subprocess.run([sys.executable, *args, "--out", str(ref), "--no-progress"], env=_env(), check=True,
+                   timeout=600)
+    path = tmp_path / "k.h5"
+    env = _env()
+    env.pop("ANODIFF_NO_PROGRESS")
+    proc = subprocess.Popen([sys.executable, *args, "--out", str(path)], env=env,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    buf = b""
+    while True:
+        ch = proc.stderr.read(1)
+        if not ch:
+            break
+        buf += ch
+        if ch == b"\r" or ch == b"\n":
+            line = buf.decode(errors="replace")
+            buf = b""
+            m = re.search(r"\| *(\d+)/18 ", line)
+            if m and int(m.group(1)) >= after:
+                proc.kill()
+                break
+    proc.wait(timeout=60)
+    if proc.returncode != -signal.SIGKILL:
+        pytest.skip("the run finished before it could be killed")
+    with Trajectory(path, allow_incomplete=True) as t:
+        assert not t.complete
+    r = subprocess.run([sys.executable, "-m", "anodiff", "train", "--out", str(path), "--resume",
+                        "--no-progress"], env=_env(), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    _assert_same_run(ref, path)
