@@ -27,7 +27,6 @@ RESULTS: dict[str, float] = {}
 @pytest.mark.parametrize("mode", ["no-record", "record"])
 def test_step_time_resnet20_b128(benchmark, tmp_path, mode):
     def run():
-        marks = []
         out = None if mode == "no-record" else tmp_path / "bench.h5"
         t0 = None
 
@@ -44,7 +43,6 @@ def test_step_time_resnet20_b128(benchmark, tmp_path, mode):
         finally:
             torch.set_num_threads(prev)
         per_step = (time.perf_counter() - t0) / (res.n_steps - 1)
-        marks.append(per_step)
         return per_step
 
     per_step = benchmark.pedantic(run, rounds=1, iterations=1)

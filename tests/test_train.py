@@ -10,7 +10,6 @@ import signal
 import struct
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import h5py

@@ -151,6 +151,8 @@ class _Dist:
         except RuntimeError:
             raise InputError(f"unknown device {device_arg!r}; use auto, cpu, cuda or cuda:N") from None
         if self.device.type == "cuda":
+            # deterministic cuBLAS (torch.use_deterministic_algorithms); must precede the first handle
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             if not torch.cuda.is_available():
                 raise InputError("device cuda requested but no CUDA device is available")
             if self.world > 1 or self.device.index is None:

@@ -14,7 +14,19 @@ file flushed again. A process killed between commits leaves the metadata of
 the last commit on disk (rows written since then lie beyond
 `n_steps_written` and are ignored); `--resume` truncates to the state of the
 active slot and continues from there. The loop commits every `flush_every`
-steps and at the end of each epoch.
+steps (default: one chunk row of steps) and at the end of each epoch. The
+remaining window is the commit itself (two HDF5 flushes, milliseconds).
+
+Uncompressed chunks never move, so a commit may write a partly filled chunk
+row in place. Compressed chunks are re-allocated when rewritten, so with
+`--compression` a commit writes only whole chunk rows to `/weights` and
+`/grads` and stages the rows of the open block in `/resume/tail_<slot>`
+(`gtail_<slot>`) beside the resume state; `n_steps_written` then counts the
+whole chunk rows, `/loss` may hold up to one block more.
+
+Writes go through `GuardedFile` (h5py's file-object driver): after the first
+failed write nothing more reaches the disk, the error is reported as one
+line, and the file keeps its last commit.
 """
 from __future__ import annotations
 
