@@ -486,3 +486,11 @@ def test_external_sigkill_of_cli_then_resume(tmp_path, after):
                         "--no-progress"], env=_env(), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     _assert_same_run(ref, path)
+
+
+def test_divergence_is_one_line_and_keeps_file_readable(tmp_path):
+    path = tmp_path / "div.h5"
+    with pytest.raises(InputError, match="training diverged at step"):
+        train(path, epochs=2, lr=1e30, **TINY)
+    with Trajectory(path, allow_incomplete=True) as t:
+        assert not t.complete and t.n_steps >= 0

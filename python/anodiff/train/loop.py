@@ -455,6 +455,9 @@ def train(out="run.h5", *, model: str | None = None, dataset: str | None = None,
                             recorder._check()
                         raise RecordingError("rank 0 failed to write the run file")
                 mb_loss = float(tot[0]) / len(gb)
+                if not math.isfinite(mb_loss):
+                    raise InputError(f"training diverged at step {step} (minibatch loss {mb_loss}); "
+                                     "lower the learning rate")
                 if on_row and record:
                     grads = None
                     if gidx is not None:
@@ -471,9 +474,6 @@ def train(out="run.h5", *, model: str | None = None, dataset: str | None = None,
                 acc[0] += float(tot[0])
                 acc[1] += float(tot[1])
                 acc[2] += len(gb)
-                if not math.isfinite(mb_loss):
-                    raise InputError(f"training diverged at step {step - 1} (loss {mb_loss}); "
-                                     "lower the learning rate")
                 bar.update(1)
                 if steps_run % 4 == 1 or b == n_batches - 1:
                     bar.set_postfix(loss=f"{mb_loss:.4f}", refresh=False)
