@@ -494,3 +494,24 @@ def test_divergence_is_one_line_and_keeps_file_readable(tmp_path):
         train(path, epochs=2, lr=1e30, **TINY)
     with Trajectory(path, allow_incomplete=True) as t:
         assert not t.complete and t.n_steps >= 0
+
+
+def test_interrupt_then_resume_every_k_subset(tmp_path):
+    """Ctrl-C mid-epoch with --record-every 2 and a coordinate subset, then resume: same file."""
+    kw = dict(epochs=3, record_every=2, record_subset=333, record_grads=5, eval_batch=4,
+              flush_every=3, compression="lzf", **TINY)
+    ref = tmp_path / "ref.h5"
+    train(ref, **kw)
+    path = tmp_path / "int.h5"
+
+    def stop(step, loss):
+        if step == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(path, callback=stop, **kw)
+    with h5py.File(path) as f:
+        assert not f.attrs["complete"] and "resume" in f
+    res = train(path, resume=True, progress=False, flush_every=3)
+    assert res.resumed_at == 3 and res.n_rows == 5
+    _assert_same_run(ref, path)
