@@ -340,7 +340,7 @@ train(sys.argv[1], model="resnet8", dataset="synthetic:n=48,test=16", batch_size
 """
 
 
-@pytest.mark.parametrize("kill_at,comp", [(5, "none"), (7, "gzip")])
+@pytest.mark.parametrize("kill_at,comp", [(5, "none"), pytest.param(7, "gzip", marks=pytest.mark.slow)])
 def test_sigkill_mid_epoch_then_resume(ref_run, tmp_path, kill_at, comp):
     ref, _ = ref_run
     if comp != "none":
