@@ -4,12 +4,12 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import re
 import resource
 import signal
 import struct
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import h5py
@@ -335,23 +335,28 @@ _KILLER = """
 import os, signal, sys
 from anodiff.train import train
 kill_at = int(sys.argv[2])
+comp = sys.argv[3]
 def cb(step, loss):
     if step == kill_at:
         os.kill(os.getpid(), signal.SIGKILL)
 train(sys.argv[1], model="resnet8", dataset="synthetic:n=48,test=16", batch_size=16, epochs=3,
-      eval_batch=8, record_grads="all", flush_every=2, progress=False, callback=cb)
+      eval_batch=8, record_grads="all", flush_every=2, progress=False, callback=cb, compression=comp)
 """
 
 
-@pytest.mark.parametrize("kill_at", [5])
-def test_sigkill_mid_epoch_then_resume(ref_run, tmp_path, kill_at):
+@pytest.mark.parametrize("kill_at,comp", [(5, "none"), pytest.param(7, "gzip", marks=pytest.mark.slow)])
+def test_sigkill_mid_epoch_then_resume(ref_run, tmp_path, kill_at, comp):
     ref, _ = ref_run
+    if comp != "none":
+        ref = tmp_path / "ref_comp.h5"
+        train(ref, epochs=3, eval_batch=8, record_grads="all", flush_every=2, compression=comp, **TINY)
     path = tmp_path / "killed.h5"
-    r = subprocess.run([sys.executable, "-c", _KILLER, str(path), str(kill_at)], env=_env(),
+    r = subprocess.run([sys.executable, "-c", _KILLER, str(path), str(kill_at), comp], env=_env(),
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == -signal.SIGKILL, r.stderr
     with Trajectory(path, allow_incomplete=True) as t:     # readable, honest, not complete
-        assert not t.complete and 0 < t.n_steps <= kill_at
+        assert not t.complete and t.n_steps <= kill_at
+        assert t.n_steps > 0 or comp != "none"   # compressed: whole chunk rows only (9 rows here)
         n = t.n_steps
         part = t.read(0, n)
     with h5py.File(ref) as f:
@@ -373,15 +378,15 @@ def test_failing_writer_keeps_committed_steps(ref_run, tmp_path, monkeypatch):
 
     ref, _ = ref_run
     calls = {"n": 0}
-    orig = rec.Recorder._write_rows
+    orig = rec.Recorder._write_weights
 
-    def failing(self):
+    def failing(self, upto):
         calls["n"] += 1
         if calls["n"] == 4:
             raise OSError(28, "No space left on device")
-        return orig(self)
+        return orig(self, upto)
 
-    monkeypatch.setattr(rec.Recorder, "_write_rows", failing)
+    monkeypatch.setattr(rec.Recorder, "_write_weights", failing)
     path = tmp_path / "fail.h5"
     with pytest.raises(RecordingError, match="No space left on device") as info:
         train(path, epochs=3, eval_batch=8, record_grads="all", flush_every=2, **TINY)
@@ -391,7 +396,7 @@ def test_failing_writer_keeps_committed_steps(ref_run, tmp_path, monkeypatch):
         assert 0 < n < 9 and not t.complete
         with h5py.File(ref) as f:
             assert np.array_equal(t.read(0, n), f["weights"][:n])
-    monkeypatch.setattr(rec.Recorder, "_write_rows", orig)
+    monkeypatch.setattr(rec.Recorder, "_write_weights", orig)
     train(path, resume=True, progress=False, flush_every=2)     # space freed: finish the run
     _assert_same_run(ref, path)
 
@@ -447,3 +452,70 @@ def test_torchrun_two_processes(tmp_path):
     assert np.array_equal(da["weights"][0], db["weights"][0])
     assert np.array_equal(da["grads_index"], db["grads_index"])
     assert np.array_equal(da["eval_loss"][:1], db["eval_loss"][:1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("after", [3, 6])
+def test_external_sigkill_of_cli_then_resume(tmp_path, after):
+    """SIGKILL from outside, at whatever point the writer thread happens to be, then --resume."""
+    args = ["-m", "anodiff", "train", "--model", "resnet8", "--dataset", "synthetic:n=96,test=16",
+            "--batch-size", "16", "--epochs", "3", "--eval-batch", "8", "--record-grads", "9"]
+    ref = tmp_path / "ref.h5"
+    subprocess.run([sys.executable, *args, "--out", str(ref), "--no-progress"], env=_env(), check=True,
+                   timeout=600)
+    path = tmp_path / "k.h5"
+    env = _env()
+    env.pop("ANODIFF_NO_PROGRESS")
+    proc = subprocess.Popen([sys.executable, *args, "--out", str(path)], env=env,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    buf = b""
+    while True:
+        ch = proc.stderr.read(1)
+        if not ch:
+            break
+        buf += ch
+        if ch == b"\r" or ch == b"\n":
+            line = buf.decode(errors="replace")
+            buf = b""
+            m = re.search(r"\| *(\d+)/18 ", line)
+            if m and int(m.group(1)) >= after:
+                proc.kill()
+                break
+    proc.wait(timeout=60)
+    if proc.returncode != -signal.SIGKILL:
+        pytest.skip("the run finished before it could be killed")
+    with Trajectory(path, allow_incomplete=True) as t:
+        assert not t.complete
+    r = subprocess.run([sys.executable, "-m", "anodiff", "train", "--out", str(path), "--resume",
+                        "--no-progress"], env=_env(), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    _assert_same_run(ref, path)
+
+
+def test_divergence_is_one_line_and_keeps_file_readable(tmp_path):
+    path = tmp_path / "div.h5"
+    with pytest.raises(InputError, match="training diverged at step"):
+        train(path, epochs=2, lr=1e30, **TINY)
+    with Trajectory(path, allow_incomplete=True) as t:
+        assert not t.complete and t.n_steps >= 0
+
+
+def test_interrupt_then_resume_every_k_subset(tmp_path):
+    """Ctrl-C mid-epoch with --record-every 2 and a coordinate subset, then resume: same file."""
+    kw = dict(epochs=3, record_every=2, record_subset=333, record_grads=5, eval_batch=4,
+              flush_every=3, compression="lzf", **TINY)
+    ref = tmp_path / "ref.h5"
+    train(ref, **kw)
+    path = tmp_path / "int.h5"
+
+    def stop(step, loss):
+        if step == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(path, callback=stop, **kw)
+    with h5py.File(path) as f:
+        assert not f.attrs["complete"] and "resume" in f
+    res = train(path, resume=True, progress=False, flush_every=3)
+    assert res.resumed_at == 3 and res.n_rows == 5
+    _assert_same_run(ref, path)

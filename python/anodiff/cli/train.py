@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from ._common import add_progress_flag, positive_int
 
@@ -27,12 +28,13 @@ def register(sub) -> None:
     p = sub.add_parser(
         "train", help="train a ResNet with plain SGD, recording every step to HDF5",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Train a CIFAR-style ResNet (depth 6n+2, or its shortcut-free '_noshort' twin) "
+        description=textwrap.fill(
+                    "Train a CIFAR-style ResNet (depth 6n+2, or its shortcut-free '_noshort' twin) "
                     "with SGD and record the weight trajectory to an HDF5 run file: row t of "
                     "/weights is w_t, the weights before update t, /loss[t] the minibatch loss at "
                     "w_t; per-epoch train/test loss and accuracy and a checkpoint per epoch. "
                     "Options left out take the defaults below for a new run and the recorded "
-                    "values with --resume.",
+                    "values with --resume.", 100),
         epilog="examples:\n"
                "  anodiff train --model resnet14 --dataset digits --epochs 2 --out run.h5\n"
                "  anodiff train --model resnet20 --dataset cifar10:~/data/cifar-10-batches-py \\\n"

@@ -151,6 +151,8 @@ class _Dist:
         except RuntimeError:
             raise InputError(f"unknown device {device_arg!r}; use auto, cpu, cuda or cuda:N") from None
         if self.device.type == "cuda":
+            # deterministic cuBLAS (torch.use_deterministic_algorithms); must precede the first handle
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             if not torch.cuda.is_available():
                 raise InputError("device cuda requested but no CUDA device is available")
             if self.world > 1 or self.device.index is None:
@@ -224,7 +226,8 @@ def train(out="run.h5", *, model: str | None = None, dataset: str | None = None,
     path = None if out is None else Path(out)
     if path is not None and path.is_dir():
         raise InputError(f"{path}: is a directory; --out needs a file name")
-    if path is not None and not resume and path.exists() and not overwrite:
+    first_rank = int(os.environ.get("RANK", "0") or 0) == 0   # the others never touch the file
+    if first_rank and path is not None and not resume and path.exists() and not overwrite:
         raise InputError(f"{path} exists; pass --resume to continue it or --overwrite to replace it")
     if resume and path is None:
         raise InputError("--resume needs an output file")
@@ -409,7 +412,7 @@ def train(out="run.h5", *, model: str | None = None, dataset: str | None = None,
                                     grads_kind=None if gidx is None else ("all" if g == "all" else "subset"),
                                     eval_loss=bool(n_eval), compression=str(cfg["compression"]),
                                     chunk_rows=chunk_rows)
-            recorder = Recorder(f, path=path)
+            recorder = Recorder(f, path=path, state=state)
             if state is None:
                 recorder.epoch(0, {}, checkpoint())
                 recorder.commit(snapshot(0, 0))
@@ -452,6 +455,9 @@ def train(out="run.h5", *, model: str | None = None, dataset: str | None = None,
                             recorder._check()
                         raise RecordingError("rank 0 failed to write the run file")
                 mb_loss = float(tot[0]) / len(gb)
+                if not math.isfinite(mb_loss):
+                    raise InputError(f"training diverged at step {step} (minibatch loss {mb_loss}); "
+                                     "lower the learning rate")
                 if on_row and record:
                     grads = None
                     if gidx is not None:
@@ -468,9 +474,6 @@ def train(out="run.h5", *, model: str | None = None, dataset: str | None = None,
                 acc[0] += float(tot[0])
                 acc[1] += float(tot[1])
                 acc[2] += len(gb)
-                if not math.isfinite(mb_loss):
-                    raise InputError(f"training diverged at step {step - 1} (loss {mb_loss}); "
-                                     "lower the learning rate")
                 bar.update(1)
                 if steps_run % 4 == 1 or b == n_batches - 1:
                     bar.set_postfix(loss=f"{mb_loss:.4f}", refresh=False)

@@ -14,7 +14,19 @@ file flushed again. A process killed between commits leaves the metadata of
 the last commit on disk (rows written since then lie beyond
 `n_steps_written` and are ignored); `--resume` truncates to the state of the
 active slot and continues from there. The loop commits every `flush_every`
-steps and at the end of each epoch.
+steps (default: one chunk row of steps) and at the end of each epoch. The
+remaining window is the commit itself (two HDF5 flushes, milliseconds).
+
+Uncompressed chunks never move, so a commit may write a partly filled chunk
+row in place. Compressed chunks are re-allocated when rewritten, so with
+`--compression` a commit writes only whole chunk rows to `/weights` and
+`/grads` and stages the rows of the open block in `/resume/tail_<slot>`
+(`gtail_<slot>`) beside the resume state; `n_steps_written` then counts the
+whole chunk rows, `/loss` may hold up to one block more.
+
+Writes go through `GuardedFile` (h5py's file-object driver): after the first
+failed write nothing more reaches the disk, the error is reported as one
+line, and the file keeps its last commit.
 """
 from __future__ import annotations
 
@@ -214,16 +226,19 @@ def open_for_resume(path: Path):
         blob = f["resume"][f"state_{slot}"][()].tobytes()
         state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
         rows, epochs = int(state["rows"]), int(state["epochs_done"])
+        tail = int(state.get("tail", 0))
+        state["_slot"] = slot
         for name in _STEP_SETS:
-            if name in f and f[name].shape[0] > rows:
-                f[name].resize(rows, axis=0)
+            keep = rows - tail if name in ("weights", "grads") else rows
+            if name in f and f[name].shape[0] > keep:
+                f[name].resize(keep, axis=0)
         for key in _EPOCH_KEYS:
             if f["epoch"][key].shape[0] > epochs:
                 f["epoch"][key].resize(epochs, axis=0)
         for name in list(f["checkpoints"]):
             if int(name.split("_")[-1]) > epochs:
                 del f["checkpoints"][name]
-        f.attrs["n_steps_written"] = rows
+        f.attrs["n_steps_written"] = rows - tail
         f.attrs["n_epochs_written"] = epochs
         f.flush()
     except InputError:
@@ -244,22 +259,30 @@ class Recorder:
     before stays readable with an honest `n_steps_written`.
     """
 
-    def __init__(self, f, *, path: Path, max_queue: int | None = None):
+    def __init__(self, f, *, path: Path, state: dict | None = None, max_queue: int | None = None):
         self.f = f
         self.path = Path(path)
         w = f["weights"]
         self.chunk_rows = int(w.chunks[0])
         self.n_dims = int(w.shape[1])
-        self.rows = int(f.attrs["n_steps_written"])   # rows in the file
+        # compressed chunks move when rewritten: partial blocks are then staged in /resume/tail_*
+        self.compressed = w.compression is not None
         self.has_eval = "eval_loss" in f
         self.has_grads = "grads" in f
-        self.block0 = self.rows - self.rows % self.chunk_rows   # row index of buf[0]
+        self.rows_w = int(f.attrs["n_steps_written"])          # rows of /weights (and /grads) in the file
+        self.rows_s = int(f["loss"].shape[0])                   # rows of /loss (and /eval_loss) in the file
+        self.block0 = self.rows_w - self.rows_w % self.chunk_rows   # row index of buf[0]
         self.buf = np.empty((self.chunk_rows, self.n_dims), np.float32)
         self.gbuf = np.empty((self.chunk_rows, f["grads"].shape[1]), np.float32) if self.has_grads else None
-        self.nbuf = self.rows - self.block0     # rows of buf filled (the first ones are in the file)
+        self.nbuf = self.rows_s - self.block0     # rows of buf filled
+        if self.nbuf > self.rows_w - self.block0:  # resumed with staged rows
+            slot, lo = int(state["_slot"]), self.rows_w - self.block0
+            self.buf[lo:self.nbuf] = f["resume"][f"tail_{slot}"][:self.nbuf - lo]
+            if self.gbuf is not None:
+                self.gbuf[lo:self.nbuf] = f["resume"][f"gtail_{slot}"][:self.nbuf - lo]
         self.scalars: list[tuple[float, float]] = []   # (loss, eval_loss) not yet in the file
         self.error: BaseException | None = None
-        self.committed_rows = self.rows
+        self.committed_rows = self.rows_w
         row_bytes = max(1, self.n_dims * 4)
         if max_queue is None:
             max_queue = int(min(256, max(4, (256 * 2**20) // row_bytes)))
@@ -353,31 +376,38 @@ class Recorder:
         self.nbuf += 1
         self.scalars.append((loss, eval_loss))
         if self.nbuf == self.chunk_rows:
-            self._write_rows()
+            self._write_weights(self.chunk_rows)
+            self._write_scalars()
             self.block0 += self.chunk_rows
             self.nbuf = 0
 
-    def _write_rows(self) -> None:
-        """Write the buffered rows [self.rows, block0 + nbuf) to the file."""
-        start = self.rows - self.block0
-        stop = self.nbuf
-        if stop <= start:
+    def _write_weights(self, upto: int) -> None:
+        """Write buffered rows up to buf[upto] that are not in the file yet."""
+        start = self.rows_w - self.block0
+        if upto <= start:
             return
-        end = self.block0 + stop
+        end = self.block0 + upto
         f = self.f
         f["weights"].resize(end, axis=0)
-        f["weights"][self.rows:end] = self.buf[start:stop]
+        f["weights"][self.rows_w:end] = self.buf[start:upto]
         if self.gbuf is not None:
             f["grads"].resize(end, axis=0)
-            f["grads"][self.rows:end] = self.gbuf[start:stop]
+            f["grads"][self.rows_w:end] = self.gbuf[start:upto]
+        self.rows_w = end
+
+    def _write_scalars(self) -> None:
+        if not self.scalars:
+            return
         sc = np.asarray(self.scalars, np.float32).reshape(-1, 2)
+        end = self.rows_s + len(sc)
+        f = self.f
         f["loss"].resize(end, axis=0)
-        f["loss"][self.rows:end] = sc[:, 0]
+        f["loss"][self.rows_s:end] = sc[:, 0]
         if self.has_eval:
             f["eval_loss"].resize(end, axis=0)
-            f["eval_loss"][self.rows:end] = sc[:, 1]
+            f["eval_loss"][self.rows_s:end] = sc[:, 1]
         self.scalars = []
-        self.rows = end
+        self.rows_s = end
 
     def _do_epoch(self, number, stats, checkpoint) -> None:
         f = self.f
@@ -396,23 +426,38 @@ class Recorder:
     def _do_commit(self, state) -> None:
         import torch  # noqa: PLC0415
 
-        self._write_rows()
         f = self.f
+        r = f["resume"]
+        slot = 1 - int(r.attrs["slot"]) if int(r.attrs["slot"]) in (0, 1) else 0
+        self._write_scalars()
+        tail = 0
+        if self.compressed:
+            lo = self.rows_w - self.block0
+            tail = self.nbuf - lo
+            if tail:
+                for name, buf in (("tail", self.buf), ("gtail", self.gbuf)):
+                    if buf is None:
+                        continue
+                    key = f"{name}_{slot}"
+                    if key not in r:
+                        r.create_dataset(key, shape=buf.shape, dtype="f4")
+                    r[key][:tail] = buf[lo:self.nbuf]
+        else:
+            self._write_weights(self.nbuf)
+        state = dict(state, tail=tail)
         bio = io.BytesIO()
         torch.save(state, bio)
         blob = np.frombuffer(bio.getbuffer(), dtype=np.uint8)
-        r = f["resume"]
-        slot = 1 - int(r.attrs["slot"]) if int(r.attrs["slot"]) in (0, 1) else 0
         ds = r[f"state_{slot}"]
         ds.resize(blob.size, axis=0)
         ds[:] = blob
         f.flush()                      # data first …
         self._fuse()
-        f.attrs["n_steps_written"] = self.rows
+        f.attrs["n_steps_written"] = self.rows_w
         f.attrs["n_epochs_written"] = int(f["epoch"]["step"].shape[0])
         r.attrs["slot"] = slot
         f.flush()                      # … then the counters that make it visible
-        self.committed_rows = self.rows
+        self.committed_rows = self.rows_w
 
     def _fuse(self) -> None:
         fobj = getattr(self.f, "_anodiff_fobj", None)
@@ -420,15 +465,16 @@ class Recorder:
             raise fobj.failed
 
     def _do_finish(self) -> None:
-        self._write_rows()
+        self._write_scalars()
+        self._write_weights(self.nbuf)
         self.f.flush()
         self._fuse()
         f = self.f
-        f.attrs["n_steps_written"] = self.rows
+        f.attrs["n_steps_written"] = self.rows_w
         f.attrs["n_epochs_written"] = int(f["epoch"]["step"].shape[0])
         f.attrs["complete"] = True
         f.flush()
         if "resume" in f:              # a finished run needs no resume state
             del f["resume"]
             f.flush()
-        self.committed_rows = self.rows
+        self.committed_rows = self.rows_w
