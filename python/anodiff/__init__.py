@@ -23,3 +23,8 @@ __all__ = [
     "msd_windows",
     "set_num_threads",
 ]
+
+# --- analyze (window analysis) ---
+from .analysis import AnalysisResult, analyze  # noqa: E402
+
+__all__ += ["AnalysisResult", "analyze"]

@@ -138,16 +138,26 @@ class Trajectory:
         return out
 
     def iter_strips(self, windows: list[tuple[int, int]], memory_mb: float = 256.0,
-                    progress: bool = False, desc: str = "read") -> Iterator[Strip]:
+                    progress: bool = False, desc: str = "read",
+                    columns: tuple[int, int] | None = None) -> Iterator[Strip]:
         """Yield column strips covering every window, reading each stored value about once.
 
         Windows (sorted by start) are grouped into row spans; for each span the
         columns are read in strips whose width is a multiple of the HDF5 chunk
         width, sized so that two strips (current + prefetched) fit in
-        `memory_mb`.
+        `memory_mb`. `columns=(c0, c1)` restricts the strips to dimensions
+        [c0, c1) (a shard of the dimensions); default all.
+
+        Strips of one row span (one group of windows) come consecutively, in
+        increasing column order, so a window's last strip is the one whose c1
+        is the end of the column range.
         """
         if not windows:
             return
+        col0, col1 = (0, self.n_dims) if columns is None else (int(columns[0]), int(columns[1]))
+        if not 0 <= col0 < col1 <= self.n_dims:
+            raise InputError(f"{self.path}: column range [{col0}, {col1}) is not inside the "
+                             f"{self.n_dims} dimensions of /weights")
         itemsize = self.weights.dtype.itemsize
         budget = max(1, int(memory_mb * 2**20 / 2))  # two strips in flight
         groups = _group_windows(windows, budget, itemsize * self.chunk_cols)
@@ -156,9 +166,9 @@ class Trajectory:
             r0 = min(windows[k][0] for k in idx)
             r1 = max(windows[k][1] for k in idx)
             width = max(1, budget // ((r1 - r0) * itemsize * self.chunk_cols)) * self.chunk_cols
-            width = min(width, self.n_dims)
-            for c0 in range(0, self.n_dims, width):
-                plan.append((r0, r1, c0, min(c0 + width, self.n_dims), idx))
+            width = min(width, col1 - col0)
+            for c0 in range(col0, col1, width):
+                plan.append((r0, r1, c0, min(c0 + width, col1), idx))
         total_bytes = sum((r1 - r0) * (c1 - c0) * itemsize for r0, r1, c0, c1, _ in plan)
         bar = _progress(total_bytes, desc, progress)
         pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="anodiff-prefetch")
