@@ -172,6 +172,24 @@ def test_msd_precision_contract(tmp_path):
     np.testing.assert_allclose(w.msd, fft_msd, rtol=1e-8)
 
 
+def test_float32_gram_mode(tmp_path):
+    """gram_precision='float32': band distances exact, the rest close; geometry unchanged."""
+    rng = _rng(13)
+    n, d = 181, 2500
+    drift = rng.standard_normal(d)
+    W = (1.0 + 1e-3 * np.cumsum(rng.standard_normal((n, d)) + 0.5 * drift, axis=0)).astype(np.float32)
+    p = write_run(tmp_path / "f.h5", W, rng.standard_normal(n))
+    exact = anodiff.analyze(p, T=181, n_bins=15).windows[0]
+    fast = anodiff.analyze(p, T=181, n_bins=15, gram_precision="float32", band=8).windows[0]
+    X = W.astype(np.float64)
+    ref = np.array([np.mean(np.sum((X[k:] - X[:-k]) ** 2, axis=1)) for k in range(1, 181)])
+    assert np.max(np.abs(exact.msd - ref) / ref) < 1e-9
+    rel = np.abs(fast.msd - ref) / ref
+    assert np.max(rel[:8]) < 1e-9 and np.max(rel) < 1e-3
+    assert abs(fast.lambda_all - exact.lambda_all) < 1e-3
+    assert abs(fast.alpha - exact.alpha) < 1e-3
+
+
 def test_shards_add_up_and_stride(tmp_path):
     rng = _rng(6)
     n, d = 203, 517

@@ -21,7 +21,9 @@ lags. In float64 the same cancellation costs ~1e-16·√k·T², harmless. The
 float64 Gram matrix then also gives the time-averaged MSD exactly, for free
 (``Σ_t Δr²(t, t+τ)`` are its diagonal sums), so with ``pair_stride = 1`` no
 separate FFT pass is made; with ``pair_stride > 1`` the MSD comes from the
-FFT accumulator over every step.
+FFT accumulator over every step. ``gram_precision='float32'`` trades that
+precision for speed (SSYRK per chunk, float64 sums, exact distances within a
+near-diagonal band of 16 points, MSD from the corrected Gram matrix).
 
 `accumulate_columns` runs the pass over a column range and returns
 `AnalysisPartials` (mergeable with ``+``/`merge`); `finish` turns summed
@@ -61,6 +63,8 @@ class WindowSums:
     """Float64 sums over a set of dimensions for one window [t_w, t_w+T).
 
     ``gram`` (P, P), Fortran order, only its upper triangle is accumulated;
+    ``band_sq[p, k-1]`` (gram_precision='float32' only) the exact squared distance
+    of points p and p+k, k = 1…band;
     ``step_sq[t] = Σ_i (w_i(t+1) - w_i(t))²`` for t < T-1 (last entry unused);
     ``acf``/``sumsq`` the MSD engine's sums (see `anodiff.msd.WindowAccumulator`),
     ``layer_acf``/``layer_sumsq`` the same per layer (n_layers, T).
@@ -71,6 +75,7 @@ class WindowSums:
     stride: int
     step_sq: np.ndarray
     gram: np.ndarray | None = None
+    band_sq: np.ndarray | None = None
     acf: np.ndarray | None = None
     sumsq: np.ndarray | None = None
     layer_acf: np.ndarray | None = None
@@ -80,7 +85,7 @@ class WindowSums:
     def merge(self, other: "WindowSums") -> "WindowSums":
         if (self.t_w, self.T, self.stride) != (other.t_w, other.T, other.stride):
             raise InputError("cannot merge sums of different windows")
-        for name in ("step_sq", "gram", "acf", "sumsq", "layer_acf", "layer_sumsq"):
+        for name in ("step_sq", "gram", "band_sq", "acf", "sumsq", "layer_acf", "layer_sumsq"):
             a, b = getattr(self, name), getattr(other, name)
             if (a is None) != (b is None):
                 raise InputError(f"cannot merge window sums: {name} present in only one of them")
@@ -108,6 +113,7 @@ class AnalysisPartials:
     coordinate_subset: bool
     complete: bool
     layer_dims: np.ndarray | None = None  # columns of each layer in this pass
+    gram_precision: str = "float64"
 
     def merge(self, other: "AnalysisPartials") -> "AnalysisPartials":
         """Add the sums of another shard (disjoint columns) of the same analysis."""
@@ -204,7 +210,7 @@ def accumulate_columns(path, T=1000, tw_step: int | None = None, *,
                        pairs: bool = True, by_layer: bool = False, loss: str = "loss",
                        msl: bool = True, t_start: int = 0, t_stop: int | None = None,
                        allow_incomplete: bool = False, memory_mb: float = 256.0,
-                       progress: bool = False,
+                       progress: bool = False, gram_precision: str = "float64", band: int = 16,
                        on_window: Callable[[int, WindowSums], bool] | None = None,
                        ) -> AnalysisPartials:
     """One pass over dimensions [c0, c1) of a run file: the per-window sums of every window.
@@ -213,6 +219,11 @@ def accumulate_columns(path, T=1000, tw_step: int | None = None, *,
     tw_step, … (tw_step defaults to T). The returned partials of disjoint
     column ranges add up (`AnalysisPartials.merge`) to those of all columns;
     `finish` turns them into results.
+
+    ``gram_precision='float32'`` forms the Gram products in float32 (SSYRK per
+    ≤4096-dimension chunk, float64 sums across chunks) and the squared distances
+    of points up to ``band`` apart exactly from differences; see `finish_window`
+    for what that costs in precision.
 
     ``on_window(k, sums)`` is called as soon as window k has seen every column
     of the range; when it returns True the sums are dropped from the partials
@@ -226,6 +237,11 @@ def accumulate_columns(path, T=1000, tw_step: int | None = None, *,
     pair_stride = int(pair_stride)
     if pair_stride < 1:
         raise InputError(f"pair stride must be a positive integer, got {pair_stride}")
+    if gram_precision not in ("float64", "float32"):
+        raise InputError(f"gram_precision must be 'float64' or 'float32', got {gram_precision!r}")
+    band = int(band)
+    if band < 1:
+        raise InputError(f"band must be a positive integer, got {band}")
     if loss not in ("loss", "eval_loss"):
         raise InputError(f"loss must be 'loss' or 'eval_loss', got {loss!r}")
     nt = get_num_threads()
@@ -260,6 +276,8 @@ def accumulate_columns(path, T=1000, tw_step: int | None = None, *,
             ws = WindowSums(t_w=s, T=Tk, stride=pair_stride, step_sq=np.zeros((Tk, 1)))
             if pairs:
                 ws.gram = np.zeros((P, P), order="F")
+                if gram_precision == "float32":
+                    ws.band_sq = np.zeros((P, min(band, P - 1)))
             if use_fft and not layers:
                 ws.acf, ws.sumsq = np.zeros(Tk), np.zeros(Tk)
             if layers:
@@ -281,10 +299,17 @@ def accumulate_columns(path, T=1000, tw_step: int | None = None, *,
                         rows = block[::pair_stride]
                         ref = block[0]
                         kc = _gram_chunk_cols(rows.shape[0])
-                        for c in range(0, block.shape[1], kc):
-                            X = np.subtract(rows[:, c:c + kc], ref[c:c + kc], dtype=np.float64)
-                            ws.gram = dsyrk(1.0, X.T, beta=1.0, c=ws.gram, trans=1, lower=0,
-                                            overwrite_c=1)
+                        if ws.band_sq is None:
+                            for c in range(0, block.shape[1], kc):
+                                X = np.subtract(rows[:, c:c + kc], ref[c:c + kc], dtype=np.float64)
+                                ws.gram = dsyrk(1.0, X.T, beta=1.0, c=ws.gram, trans=1, lower=0,
+                                                overwrite_c=1)
+                        else:
+                            for c in range(0, block.shape[1], 4096):
+                                X = np.subtract(rows[:, c:c + 4096], ref[c:c + 4096],
+                                                dtype=np.float32)
+                                ws.gram += (X @ X.T).T  # symmetric; .T matches Fortran order
+                            _core.band_sqdist_accumulate(block, pair_stride, ws.band_sq, nt)
                     if layers:
                         for a, b, lid in runs:
                             a, b = max(a, strip.c0), min(b, strip.c1)
@@ -305,7 +330,7 @@ def accumulate_columns(path, T=1000, tw_step: int | None = None, *,
             layer_names=layers.names if layers else None, loss=loss_arr, loss_name=loss_name,
             msl=msl, coordinate_subset=bool(traj.attrs.get("subset", False)
                                             or "weights_index" in traj.file),
-            complete=traj.complete, layer_dims=layer_dims)
+            complete=traj.complete, layer_dims=layer_dims, gram_precision=gram_precision)
 
 
 # ---------------------------------------------------------------------------
@@ -588,10 +613,24 @@ class FinishOptions:
     moving_var_window: int = 100
 
 
-def _full_gram(g: np.ndarray) -> np.ndarray:
-    """Symmetric C-ordered matrix from the upper triangle accumulated by DSYRK."""
+def _full_gram(g: np.ndarray, band_sq: np.ndarray | None = None) -> np.ndarray:
+    """Symmetric C-ordered matrix from the upper triangle accumulated by DSYRK.
+
+    With ``band_sq`` (exact squared distances of points up to b apart), the
+    entries within b of the diagonal are replaced by
+    ``G_st = (G_ss + G_tt - D_st) / 2`` so that G_ss + G_tt - 2 G_st = D_st.
+    """
     up = np.triu(g)
-    return np.ascontiguousarray(up + np.triu(up, 1).T)
+    G = np.ascontiguousarray(up + np.triu(up, 1).T)
+    if band_sq is not None:
+        P = G.shape[0]
+        diag = np.diagonal(G).copy()
+        for k in range(1, band_sq.shape[1] + 1):
+            s = np.arange(P - k)
+            v = 0.5 * (diag[s] + diag[s + k] - band_sq[: P - k, k - 1])
+            G[s, s + k] = v
+            G[s + k, s] = v
+    return G
 
 
 def _msl_bounds(curve: BinnedCurve, msl_range) -> tuple[float | None, float | None]:
@@ -615,7 +654,7 @@ def finish_window(ws: WindowSums, parts: AnalysisPartials, opts: FinishOptions,
     """Fits and pair kernels of one window from its summed sums."""
     T, stride = ws.T, ws.stride
     reasons: dict[str, str] = {}
-    G = _full_gram(ws.gram) if ws.gram is not None else None
+    G = _full_gram(ws.gram, ws.band_sq) if ws.gram is not None else None
     if G is not None and stride == 1:
         sumsq = np.diagonal(G).copy()
         acf = np.array([np.trace(G, offset=k) for k in range(T)])
@@ -775,6 +814,7 @@ def _assemble(partials: AnalysisPartials, results: list[WindowResult], opts: Fin
         "pair_note": (f"pair measures (contour, transverse, MSL) use every {partials.pair_stride}-th "
                       "step of each window; the MSD and contour lengths use every step")
         if partials.pair_stride > 1 else "pair measures use every step of each window",
+        "gram_precision": partials.gram_precision,
         "loss_dataset": None if partials.loss_name is None else f"/{partials.loss_name}",
         "msl": bool(partials.msl),
         "rmse_threshold": opts.rmse_threshold,
@@ -797,6 +837,7 @@ def analyze(path, T=1000, tw_step: int | None = None, *, pair_stride: int = 1,
             beta_dtau: int = 20, n_bins: int = 40, msl_range=None, smooth: int = 40,
             moving_var_window: int = 100, t_start: int = 0, t_stop: int | None = None,
             allow_incomplete: bool = False, memory_mb: float = 256.0, progress: bool = False,
+            gram_precision: str = "float64", band: int = 16,
             device: str = "cpu") -> AnalysisResult:
     """Every trajectory measure of each window [t_w, t_w+T) of a run file, from one pass.
 
@@ -815,6 +856,12 @@ def analyze(path, T=1000, tw_step: int | None = None, *, pair_stride: int = 1,
     t_start, t_stop : restrict the windows to steps [t_start, t_stop).
     allow_incomplete : analyse the recorded steps of a run with complete=False.
     memory_mb : budget of the two column strips in flight.
+    gram_precision : 'float64' (default: DSYRK, every pair distance and the MSD
+        to ~1e-12 relative) or 'float32' (SSYRK per ≤4096-dimension chunk with
+        float64 sums, ~1.5× faster; pairs up to ``band`` points apart exact, the
+        others and the MSD at lags > band to ~1e-7·√4096·|x|²/Δr², i.e. ~1e-5–1e-3
+        relative on nearly ballistic windows).
+    band : exact near-diagonal band (points) of the float32 Gram matrix.
     device : 'cpu' (the GPU engine is a separate module).
 
     Returns
@@ -845,7 +892,8 @@ def analyze(path, T=1000, tw_step: int | None = None, *, pair_stride: int = 1,
     parts = accumulate_columns(path, T, tw_step, pair_stride=pair_stride, by_layer=by_layer,
                                loss=loss, msl=msl, t_start=t_start, t_stop=t_stop,
                                allow_incomplete=allow_incomplete, memory_mb=memory_mb,
-                               progress=progress, on_window=on_window)
+                               progress=progress, gram_precision=gram_precision, band=band,
+                               on_window=on_window)
     mv = holder["mv"]
     for ws in parts.windows:
         if ws is not None:

@@ -61,6 +61,12 @@ def register(sub) -> None:
     p.add_argument("--t-stop", type=int, default=None, help="windows end at or before this step")
     p.add_argument("--allow-incomplete", action="store_true",
                    help="analyse the recorded steps of a run that did not finish (complete=False)")
+    p.add_argument("--gram-precision", choices=("float64", "float32"), default="float64",
+                   help="products of the Gram matrix: float64 (DSYRK; exact pair distances and "
+                        "MSD) or float32 (SSYRK, ~1.5x faster; distances of points within "
+                        "--band steps exact, the rest to ~1e-5..1e-3 relative); default float64")
+    p.add_argument("--band", type=positive_int, default=16,
+                   help="exact near-diagonal band (points) with --gram-precision float32")
     p.add_argument("--memory-mb", type=_positive_float, default=256.0,
                    help="memory budget of the column strips in flight (default 256)")
     add_progress_flag(p)
@@ -80,6 +86,7 @@ def run(args) -> int:
                   rmse_threshold=args.rmse, n_bins=args.bins, msl_range=msl_range,
                   t_start=args.t_start, t_stop=args.t_stop,
                   allow_incomplete=args.allow_incomplete, memory_mb=args.memory_mb,
+                  gram_precision=args.gram_precision, band=args.band,
                   progress=not args.no_progress)
     h5, js = res.save(args.out)
     print(f"{len(res.windows)} windows over {res.meta['n_dims']} dimensions "
