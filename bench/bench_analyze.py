@@ -90,10 +90,10 @@ def window_starts(n_steps: int, T: int) -> list[int]:
     return list(range(0, n_steps - T + 1, T))
 
 
-def run_analysis(path: Path, T: int):
+def run_analysis(path: Path, T: int, gram_precision: str = "float64"):
     import anodiff  # noqa: PLC0415
 
-    return anodiff.analyze(path, T=T, tw_step=T)
+    return anodiff.analyze(path, T=T, tw_step=T, gram_precision=gram_precision)
 
 
 # -- pytest-benchmark ------------------------------------------------------
@@ -124,17 +124,19 @@ def test_floor_syrk_per_window(benchmark, run_file):
 
 
 @pytest.mark.benchmark(group="analyze")
-def test_analyze(benchmark, run_file):
-    benchmark.extra_info.update(n_steps=STEPS, d=DIMS, T=T)
-    res = benchmark.pedantic(run_analysis, args=(run_file, T), rounds=1, iterations=1)
+@pytest.mark.parametrize("gram_precision", ["float64", "float32"])
+def test_analyze(benchmark, run_file, gram_precision):
+    benchmark.extra_info.update(n_steps=STEPS, d=DIMS, T=T, gram_precision=gram_precision)
+    res = benchmark.pedantic(run_analysis, args=(run_file, T, gram_precision), rounds=1,
+                             iterations=1)
     assert len(res.windows) == len(window_starts(STEPS, T))
 
 
 # -- standalone --------------------------------------------------------------
 
-def _child_analyze(path: str, T: int) -> None:
+def _child_analyze(path: str, T: int, gram_precision: str) -> None:
     t = time.perf_counter()
-    res = run_analysis(Path(path), T)
+    res = run_analysis(Path(path), T, gram_precision)
     dt = time.perf_counter() - t
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux: KiB)
     print(json.dumps({"analyze_s": dt, "peak_rss_mib": rss, "n_windows": len(res.windows),
@@ -150,10 +152,12 @@ def main(argv=None) -> int:
     ap.add_argument("--rss", action="store_true", help="run the analysis in a subprocess, report peak RSS")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--skip-floors", action="store_true")
-    ap.add_argument("--child", nargs=2, metavar=("PATH", "T"), help=argparse.SUPPRESS)
+    ap.add_argument("--precision", nargs="+", default=["float64", "float32"],
+                    help="gram precisions to time (default both)")
+    ap.add_argument("--child", nargs=3, metavar=("PATH", "T", "PREC"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        _child_analyze(args.child[0], int(args.child[1]))
+        _child_analyze(args.child[0], int(args.child[1]), args.child[2])
         return 0
     base = Path(args.dir or tempfile.mkdtemp(prefix="anodiff_bench_"))
     base.mkdir(parents=True, exist_ok=True)
@@ -179,22 +183,24 @@ def main(argv=None) -> int:
                 syrk_s += time.perf_counter() - t
                 del X
             out["floor_syrk_s"] = syrk_s
-        if args.rss:
-            cmd = [sys.executable, __file__, "--child", str(path), str(args.T)]
-            r = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            out.update(json.loads(r.stdout.strip().splitlines()[-1]))
-        else:
-            t = time.perf_counter()
-            run_analysis(path, args.T)
-            out["analyze_s"] = time.perf_counter() - t
+        for prec in args.precision:
+            if args.rss:
+                cmd = [sys.executable, __file__, "--child", str(path), str(args.T), prec]
+                r = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                child = json.loads(r.stdout.strip().splitlines()[-1])
+                res = {"analyze_s": child["analyze_s"], "peak_rss_mib": child["peak_rss_mib"]}
+            else:
+                t = time.perf_counter()
+                run_analysis(path, args.T, prec)
+                res = {"analyze_s": time.perf_counter() - t}
+            if "floor_read_s" in out:
+                res["ratio"] = res["analyze_s"] / (out["floor_read_s"] + out["floor_syrk_s"])
+            res["throughput_gb_s"] = out["file_gb"] / res["analyze_s"]
+            for name, steps in (("resnet110_b128", 195_500), ("resnet110_b512", 48_900)):
+                res[f"projected_h_{name}"] = steps * args.dims * 4 / 1e9 / res["throughput_gb_s"] / 3600
+            out[prec] = res
         if "floor_read_s" in out:
-            floor = out["floor_read_s"] + out["floor_syrk_s"]
-            out["floor_s"] = floor
-            out["ratio"] = out["analyze_s"] / floor
-        out["throughput_gb_s"] = out["file_gb"] / out["analyze_s"]
-        d = args.dims
-        for name, steps in (("resnet110_b128", 195_500), ("resnet110_b512", 48_900)):
-            out[f"projected_h_{name}"] = steps * d * 4 / 1e9 / out["throughput_gb_s"] / 3600
+            out["floor_s"] = out["floor_read_s"] + out["floor_syrk_s"]
         out["load_after"] = os.getloadavg()
     finally:
         if not args.keep:

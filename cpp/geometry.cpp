@@ -75,35 +75,58 @@ std::vector<double> gram_diag(const double* G, std::int64_t P) {
     return d;
 }
 
-// h(s,t)^2 for fixed s and every t in [s+2, P), written to h2[t]; dsu is
-// scratch of length P (squared distances from x_s).
-void transverse_row(const double* G, const double* diag, std::int64_t P, std::int64_t s, double* dsu,
-                    double* h2) {
-    const double* gs = G + s * P;
-    for (std::int64_t u = s; u < P; ++u) dsu[u] = gram_sqdist(diag[s], diag[u], gs[u]);
-    for (std::int64_t t = s + 2; t < P; ++t) {
-        const double* gt = G + t * P;
-        const double dst = dsu[t];
-        double m[4] = {0.0, 0.0, 0.0, 0.0};
-        std::int64_t u = s + 1;
-        if (dst > 0.0) {
-            const double inv = 1.0 / (4.0 * dst);
-            for (; u + 4 <= t; u += 4) {
-                for (int l = 0; l < 4; ++l) {
-                    const double dut = gram_sqdist(diag[u + l], diag[t], gt[u + l]);
-                    const double h = chord_perp_sq(dsu[u + l], dut, dst, inv);
-                    m[l] = h > m[l] ? h : m[l];
-                }
-            }
-            for (; u < t; ++u) {
-                const double dut = gram_sqdist(diag[u], diag[t], gt[u]);
-                const double h = chord_perp_sq(dsu[u], dut, dst, inv);
-                m[0] = h > m[0] ? h : m[0];
-            }
-        } else {
-            for (; u < t; ++u) m[0] = dsu[u] > m[0] ? dsu[u] : m[0];
+// Squared distance matrix D (P x P, row-major) from G, computed once so the
+// O(P^3) loop only loads and compares.
+std::vector<double> sqdist_matrix(const double* G, const double* diag, std::int64_t P, int n_threads) {
+    std::vector<double> D(static_cast<std::size_t>(P * P));
+    parallel_for_chunks(n_threads, P, [&](int, std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t s = r0; s < r1; ++s)
+            for (std::int64_t u = 0; u < P; ++u) D[s * P + u] = gram_sqdist(diag[s], diag[u], G[s * P + u]);
+    });
+    return D;
+}
+
+// max over u in [u0, u1) of chord_perp_sq(ds[u], dt[u], dst, inv), four lanes.
+ANODIFF_CLONES double chord_max(const double* ds, const double* dt, std::int64_t u0, std::int64_t u1,
+                                double dst, double inv) {
+    double m[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::int64_t u = u0;
+    for (; u + 8 <= u1; u += 8) {
+        for (int l = 0; l < 8; ++l) {
+            const double h = chord_perp_sq(ds[u + l], dt[u + l], dst, inv);
+            m[l] = h > m[l] ? h : m[l];
         }
-        h2[t] = std::max(std::max(m[0], m[1]), std::max(m[2], m[3]));
+    }
+    for (; u < u1; ++u) {
+        const double h = chord_perp_sq(ds[u], dt[u], dst, inv);
+        m[0] = h > m[0] ? h : m[0];
+    }
+    double r = m[0];
+    for (int l = 1; l < 8; ++l) r = m[l] > r ? m[l] : r;
+    return r;
+}
+
+// Rows s handled together by transverse_rows: row t of D is then read once
+// per block instead of once per s (the O(P^3) loop is memory bound otherwise).
+constexpr std::int64_t kTransverseBlock = 16;
+
+// h(s,t)^2 for s in [s0, s1) and every t in [s+2, P), written to
+// h2[(s - s0) * P + t], from the squared-distance matrix D (symmetric).
+void transverse_rows(const double* D, std::int64_t P, std::int64_t s0, std::int64_t s1, double* h2) {
+    for (std::int64_t t = s0 + 2; t < P; ++t) {
+        const double* dt = D + t * P;
+        for (std::int64_t s = s0; s < s1 && s + 2 <= t; ++s) {
+            const double* ds = D + s * P;
+            const double dst = ds[t];
+            double m;
+            if (dst > 0.0) {
+                m = chord_max(ds, dt, s + 1, t, dst, 1.0 / (4.0 * dst));
+            } else {
+                m = 0.0;
+                for (std::int64_t u = s + 1; u < t; ++u) m = ds[u] > m ? ds[u] : m;
+            }
+            h2[(s - s0) * P + t] = m;
+        }
     }
 }
 
@@ -178,14 +201,19 @@ void pair_bins(const double* G, std::int64_t P, const double* contour, const dou
 void transverse_matrix(const double* G, std::int64_t P, double* H, int n_threads) {
     if (P < 1) return;
     const std::vector<double> diag = gram_diag(G, P);
+    const std::vector<double> D = sqdist_matrix(G, diag.data(), P, n_threads);
     const int workers = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, P)));
+    const std::int64_t B = kTransverseBlock;
     parallel_for_chunks(workers, workers, [&](int w, std::int64_t, std::int64_t) {
-        std::vector<double> dsu(static_cast<std::size_t>(P)), h2(static_cast<std::size_t>(P));
-        for (std::int64_t s = w; s < P; s += workers) {
-            transverse_row(G, diag.data(), P, s, dsu.data(), h2.data());
-            double* row = H + s * P;
-            for (std::int64_t t = s; t < std::min(P, s + 2); ++t) row[t] = 0.0;
-            for (std::int64_t t = s + 2; t < P; ++t) row[t] = std::sqrt(h2[t]);
+        std::vector<double> h2(static_cast<std::size_t>(B * P));
+        for (std::int64_t s0 = w * B; s0 < P; s0 += workers * B) {
+            const std::int64_t s1 = std::min(P, s0 + B);
+            transverse_rows(D.data(), P, s0, s1, h2.data());
+            for (std::int64_t s = s0; s < s1; ++s) {
+                double* row = H + s * P;
+                for (std::int64_t t = s; t < std::min(P, s + 2); ++t) row[t] = 0.0;
+                for (std::int64_t t = s + 2; t < P; ++t) row[t] = std::sqrt(h2[(s - s0) * P + t]);
+            }
         }
     });
 }
@@ -195,6 +223,7 @@ void transverse_bins(const double* G, std::int64_t P, const double* r_edges, std
                      int n_threads) {
     if (P < 3) return;
     const std::vector<double> diag = gram_diag(G, P);
+    const std::vector<double> D = sqdist_matrix(G, diag.data(), P, n_threads);
     const int workers = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, P - 2)));
     struct Partial {
         std::vector<double> h, h2, dr;
@@ -204,11 +233,15 @@ void transverse_bins(const double* G, std::int64_t P, const double* r_edges, std
     parallel_for_chunks(workers, workers, [&](int w, std::int64_t, std::int64_t) {
         Partial& q = parts[w];
         q.h.assign(n_r, 0.0); q.h2.assign(n_r, 0.0); q.dr.assign(n_r, 0.0); q.n.assign(n_r, 0);
-        std::vector<double> dsu(static_cast<std::size_t>(P)), h2(static_cast<std::size_t>(P));
-        for (std::int64_t s = w; s < P - 2; s += workers) {
-            transverse_row(G, diag.data(), P, s, dsu.data(), h2.data());
+        const std::int64_t B = kTransverseBlock;
+        std::vector<double> h2buf(static_cast<std::size_t>(B * P));
+        for (std::int64_t s0 = w * B; s0 < P - 2; s0 += workers * B) {
+          const std::int64_t s1 = std::min(P - 2, s0 + B);
+          transverse_rows(D.data(), P, s0, s1, h2buf.data());
+          for (std::int64_t s = s0; s < s1; ++s) {
+            const double* h2 = h2buf.data() + (s - s0) * P;
             for (std::int64_t t = s + 2; t < P; ++t) {
-                const double dst = dsu[t];
+                const double dst = D[s * P + t];
                 if (!(dst > 0.0)) continue;
                 const double dr = std::sqrt(dst);
                 const std::int64_t b = bin_index(dr, r_edges, n_r);
@@ -218,6 +251,7 @@ void transverse_bins(const double* G, std::int64_t P, const double* r_edges, std
                 q.dr[b] += dr;
                 q.n[b] += 1;
             }
+          }
         }
     });
     for (const Partial& q : parts) {
