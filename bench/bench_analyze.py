@@ -41,21 +41,23 @@ DIMS = int(os.environ.get("ANODIFF_BENCH_DIMS", 270_000))
 T = int(os.environ.get("ANODIFF_BENCH_T", 1000))
 
 
-def generate(path: Path, n_steps: int, d: int, block: int = 256, seed: int = 0) -> Path:
-    """A random walk (steps ~1e-3, offset ~1) written in 256-row blocks, chunked like `anodiff train`."""
+def generate(path: Path, n_steps: int, d: int, seed: int = 0, block_mb: float = 384.0) -> Path:
+    """A random walk (steps ~1e-3, offset ~1) written in column blocks of whole HDF5 chunks
+    (chunked like `anodiff train`: 256 steps × 4096 dims), so memory stays ~block_mb."""
     rng = np.random.default_rng(seed)
-    last = rng.standard_normal(d).astype(np.float64)
+    chunk_cols = min(d, 4096)
+    width = max(1, int(block_mb * 2**20 // (12 * n_steps * chunk_cols))) * chunk_cols
     with h5py.File(path, "w") as f:
         w = f.create_dataset("weights", shape=(n_steps, d), dtype=np.float32,
-                             chunks=(min(n_steps, 256), min(d, 4096)))
-        for r0 in range(0, n_steps, block):
-            r1 = min(n_steps, r0 + block)
-            steps = rng.standard_normal((r1 - r0, d), dtype=np.float32)
+                             chunks=(min(n_steps, 256), chunk_cols))
+        for c0 in range(0, d, width):
+            c1 = min(d, c0 + width)
+            steps = rng.standard_normal((n_steps, c1 - c0), dtype=np.float32)
             steps *= np.float32(1e-3)
+            steps[0] = rng.standard_normal(c1 - c0, dtype=np.float32)
             blk = np.cumsum(steps, axis=0, dtype=np.float64)
-            blk += last
-            last = blk[-1].copy()
-            w[r0:r1] = blk.astype(np.float32)
+            w[:, c0:c1] = blk.astype(np.float32)
+            del steps, blk
         f.create_dataset("loss", data=rng.standard_normal(n_steps).astype(np.float32))
         f.attrs["complete"] = True
         f.attrs["n_steps_written"] = n_steps

@@ -385,7 +385,7 @@ def fit_msd_regimes(lags, msd, rmse_threshold: float = 0.03, min_points: int = 1
         reasons["alpha1"] = reasons["alpha2"] = "no crossover τ0"
     else:
         j = int(np.argmax(ok))
-        tau0 = int(round(10 ** x[j]))
+        tau0 = int(lags[m][j])
         alpha2 = fit_power_law(lags[m][j:], msd[m][j:]).alpha
         if j < 3:
             reasons["alpha1"] = (f"{j} lags below τ0={tau0}, a fit needs at least 3"
