@@ -78,7 +78,7 @@ void accumulate(const Scalar* data, std::int64_t T, std::int64_t n_cols, std::in
     std::vector<std::vector<double>> acf_part(workers, std::vector<double>(max_lag + 1, 0.0));
     std::vector<std::vector<double>> sumsq_part(workers, std::vector<double>(T, 0.0));
     parallel_for_chunks(workers, n_groups, [&](int w, std::int64_t g0, std::int64_t g1) {
-        std::vector<double> work(static_cast<std::size_t>(4 * N * kMsdLanes));
+        std::vector<double> work(static_cast<std::size_t>((4 * N + T) * kMsdLanes), 0.0);
         accumulate_range<Scalar>(view, work.data(), data, T, stride, g0 * group,
                                  std::min(n_cols, g1 * group), max_lag, acf_part[w].data(),
                                  sumsq_part[w].data());

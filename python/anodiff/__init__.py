@@ -11,6 +11,8 @@ from ._config import get_num_threads, set_num_threads
 from .errors import InputError
 from .msd import WindowAccumulator, fit_power_law, msd, msd_windows
 
+from .gpu import cuda_available, cuda_unavailable_reason
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -22,6 +24,8 @@ __all__ = [
     "msd",
     "msd_windows",
     "set_num_threads",
+    "cuda_available",
+    "cuda_unavailable_reason",
 ]
 
 # --- analyze (window analysis) ---

@@ -143,21 +143,15 @@ class Trajectory:
         """Yield column strips covering every window, reading each stored value about once.
 
         Windows (sorted by start) are grouped into row spans; for each span the
-        columns are read in strips whose width is a multiple of the HDF5 chunk
-        width, sized so that two strips (current + prefetched) fit in
-        `memory_mb`. `columns=(c0, c1)` restricts the strips to dimensions
-        [c0, c1) (a shard of the dimensions); default all.
-
-        Strips of one row span (one group of windows) come consecutively, in
-        increasing column order, so a window's last strip is the one whose c1
-        is the end of the column range.
+        columns (all, or the shard `columns` = [c0, c1)) are read in strips
+        whose width is a multiple of the HDF5 chunk width, sized so that two
+        strips (current + prefetched) fit in `memory_mb`.
         """
         if not windows:
             return
-        col0, col1 = (0, self.n_dims) if columns is None else (int(columns[0]), int(columns[1]))
-        if not 0 <= col0 < col1 <= self.n_dims:
-            raise InputError(f"{self.path}: column range [{col0}, {col1}) is not inside the "
-                             f"{self.n_dims} dimensions of /weights")
+        col_start, col_stop = (0, self.n_dims) if columns is None else (int(columns[0]), int(columns[1]))
+        if not 0 <= col_start < col_stop <= self.n_dims:
+            raise InputError(f"column range [{col_start}, {col_stop}) outside the {self.n_dims} dimensions")
         itemsize = self.weights.dtype.itemsize
         budget = max(1, int(memory_mb * 2**20 / 2))  # two strips in flight
         groups = _group_windows(windows, budget, itemsize * self.chunk_cols)
@@ -166,9 +160,9 @@ class Trajectory:
             r0 = min(windows[k][0] for k in idx)
             r1 = max(windows[k][1] for k in idx)
             width = max(1, budget // ((r1 - r0) * itemsize * self.chunk_cols)) * self.chunk_cols
-            width = min(width, col1 - col0)
-            for c0 in range(col0, col1, width):
-                plan.append((r0, r1, c0, min(c0 + width, col1), idx))
+            width = min(width, col_stop - col_start)
+            for c0 in range(col_start, col_stop, width):
+                plan.append((r0, r1, c0, min(c0 + width, col_stop), idx))
         total_bytes = sum((r1 - r0) * (c1 - c0) * itemsize for r0, r1, c0, c1, _ in plan)
         bar = _progress(total_bytes, desc, progress)
         pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="anodiff-prefetch")
@@ -184,6 +178,14 @@ class Trajectory:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             bar.close()
+
+
+def column_shards(n_dims: int, n_shards: int, align: int = 1) -> list[tuple[int, int]]:
+    """Split [0, n_dims) into at most n_shards contiguous ranges whose edges are multiples of `align`."""
+    n_blocks = -(-n_dims // align)
+    n_shards = max(1, min(n_shards, n_blocks))
+    edges = [min(n_dims, (n_blocks * k // n_shards) * align) for k in range(n_shards + 1)]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
 def _read_args(item):
@@ -226,3 +228,89 @@ def _progress(total: int, desc: str, enabled: bool):
 
     return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
                 disable=os.environ.get("ANODIFF_NO_PROGRESS") == "1")
+
+
+# -- checkpoints of run files (written by anodiff.train) ---------------------
+def _run_file(path):
+    return _open_h5(Path(path))
+
+
+def list_checkpoints(path) -> list[int]:
+    """Epochs N with a checkpoint `/checkpoints/epoch_N` in the run file, sorted (0 = initial state)."""
+    with _run_file(path) as f:
+        if "checkpoints" not in f:
+            return []
+        epochs = []
+        for name in f["checkpoints"]:
+            head, _, num = name.rpartition("_")
+            if head == "epoch" and num.isdigit():
+                epochs.append(int(num))
+        return sorted(epochs)
+
+
+def read_checkpoint(path, epoch: int) -> dict:
+    """The model's state_dict after epoch `epoch` (0 = initial weights) as {name: torch.Tensor}.
+
+    The checkpoint `/checkpoints/epoch_N` is the flat float32 state
+    (parameters, then buffers) described by `/layout/state_*`; integer buffers
+    (batch-norm's num_batches_tracked) are cast back to their dtype.
+    """
+    import torch  # noqa: PLC0415
+
+    p = Path(path)
+    with _run_file(p) as f:
+        epochs = []
+        if "checkpoints" in f:
+            epochs = sorted(int(n.rpartition("_")[2]) for n in f["checkpoints"]
+                            if n.startswith("epoch_") and n.rpartition("_")[2].isdigit())
+        if not epochs:
+            raise InputError(f"{p}: run has no checkpoints")
+        if int(epoch) not in epochs:
+            raise InputError(f"{p}: epoch {int(epoch)} was not recorded; recorded: "
+                             f"{', '.join(str(e) for e in epochs)}")
+        lay = f.get("layout")
+        need = ("state_names", "state_shapes", "state_offsets", "state_sizes", "state_dtypes")
+        if lay is None or any(k not in lay for k in need):
+            raise InputError(f"{p}: no /layout/state_* tables, cannot map the checkpoint to a state_dict")
+        flat = f["checkpoints"][f"epoch_{int(epoch)}"][()]
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in lay["state_names"][()]]
+        shapes = [s.decode() if isinstance(s, bytes) else str(s) for s in lay["state_shapes"][()]]
+        dtypes = [s.decode() if isinstance(s, bytes) else str(s) for s in lay["state_dtypes"][()]]
+        offsets = lay["state_offsets"][()]
+        sizes = lay["state_sizes"][()]
+    if len(flat) != int(sum(sizes)):
+        raise InputError(f"{p}: checkpoint epoch_{int(epoch)} holds {len(flat)} values but the layout "
+                         f"describes {int(sum(sizes))}")
+    state = {}
+    for name, shape, dt, off, size in zip(names, shapes, dtypes, offsets, sizes):
+        dims = tuple(int(s) for s in shape.split(",")) if shape else ()
+        t = torch.from_numpy(np.array(flat[int(off):int(off) + int(size)])).reshape(dims)
+        state[name] = t.to(getattr(torch, dt, torch.float32))
+    return state
+
+
+def model_from_run(path, epoch: int):
+    """(model, info): the run's network with the weights of checkpoint `epoch`, in eval mode.
+
+    info holds the run's attributes (model, dataset, in_channels, num_classes,
+    loss, lr, batch_size, …) plus `epoch`.
+    """
+    from .train.models import build_model  # noqa: PLC0415
+
+    p = Path(path)
+    with _run_file(p) as f:
+        attrs = {k: (v.item() if hasattr(v, "item") and np.ndim(v) == 0 else v) for k, v in f.attrs.items()}
+    for key in ("model", "in_channels", "num_classes"):
+        if key not in attrs:
+            raise InputError(f"{p}: attribute {key!r} missing, cannot rebuild the model")
+    state = read_checkpoint(p, epoch)
+    model = build_model(str(attrs["model"]), int(attrs["in_channels"]), int(attrs["num_classes"]))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise InputError(f"{p}: checkpoint epoch_{int(epoch)} does not fit model "
+                         f"{attrs['model']} ({str(exc).splitlines()[0]})") from None
+    model.eval()
+    info = dict(attrs)
+    info["epoch"] = int(epoch)
+    return model, info

@@ -97,9 +97,9 @@ def msd(W, max_lag: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     lags : int64 array, 1 … max_lag (steps)
     msd : float64 array, MSD(τ) in squared weight units.
     """
-    if hasattr(W, "__cuda_array_interface__"):
-        from . import gpu  # noqa: PLC0415  (optional, only with a GPU array)
+    from . import gpu  # noqa: PLC0415  (light: the CUDA module itself loads on first use)
 
+    if gpu._is_device_array(W):  # CuPy, torch CUDA tensors, DLPack CUDA arrays
         return gpu.msd(W, max_lag=max_lag)
     W = np.asarray(W)
     if W.ndim != 2:
@@ -127,33 +127,76 @@ class MsdWindows:
 
 def msd_windows(path, T: int, tw_step: int, max_lag: int | None = None, *,
                 t_start: int = 0, t_stop: int | None = None, progress: bool = False,
-                allow_incomplete: bool = False, memory_mb: float = 256.0) -> MsdWindows:
+                allow_incomplete: bool = False, memory_mb: float = 256.0,
+                client=None, n_shards: int | None = None, device: str = "cpu") -> MsdWindows:
     """MSD of every window [t_w, t_w+T), t_w = t_start, t_start+tw_step, …, from ONE pass over the file.
 
     Reads `/weights` of a run file in column strips aligned with its HDF5
     chunks; a prefetch thread reads the next strip while the kernels run.
+    With a Dask `client` (or scheduler address) the columns are split into
+    shards that the workers accumulate independently (see anodiff.cluster).
+    device="cuda" streams the strips to the GPU instead (anodiff.gpu.msd_windows).
     """
-    from .io import Trajectory  # noqa: PLC0415
+    if device not in ("cpu", "cuda"):
+        raise InputError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda" and client is None:
+        from . import gpu  # noqa: PLC0415
+
+        return gpu.msd_windows(path, T, tw_step, max_lag, t_start=t_start, t_stop=t_stop,
+                               progress=progress, allow_incomplete=allow_incomplete,
+                               memory_mb=memory_mb)
+    if device == "cuda":
+        raise InputError("device='cuda' with a Dask client is not supported yet: run CPU workers")
+    from .io import Trajectory, column_shards  # noqa: PLC0415
 
     with Trajectory(path, allow_incomplete=allow_incomplete) as traj:
         starts = traj.window_starts(T, tw_step, t_start=t_start, t_stop=t_stop)
-        accs = [WindowAccumulator(T, max_lag) for _ in starts]
-        windows = [(int(s), int(s) + int(T)) for s in starts]
+        n_dims, chunk_cols, source = traj.n_dims, traj.chunk_cols, str(traj.path)
+    T = int(T)
+    max_lag = T - 1 if max_lag is None else int(max_lag)
+    WindowAccumulator(T, max_lag)  # validates T and max_lag
+    windows = [(int(s), int(s) + T) for s in starts]
+    if client is None:
+        acf, sumsq = msd_partial_sums(path, windows, max_lag, progress=progress,
+                                      allow_incomplete=allow_incomplete, memory_mb=memory_mb)
+    else:
+        from .cluster import default_n_shards, get_client, map_shards  # noqa: PLC0415
+
+        client = get_client(client)
+        shards = column_shards(n_dims, n_shards or default_n_shards(client), align=chunk_cols)
+        acf, sumsq = map_shards(client, msd_partial_sums, shards, str(path), windows, max_lag,
+                                allow_incomplete=allow_incomplete, memory_mb=memory_mb,
+                                progress=progress, desc="msd")
+    curves = []
+    for k, window in enumerate(windows):
+        _check_finite(sumsq[k], f"{source}: /weights in steps [{window[0]}, {window[1]})")
+        curves.append(msd_from_sums(acf[k], sumsq[k]))
+    return MsdWindows(t_w=np.asarray(starts, dtype=np.int64), T=T, lags=curves[0][0],
+                      msd=np.stack([c for _, c in curves]), n_dims=n_dims, source=source)
+
+
+def msd_partial_sums(path, windows: list[tuple[int, int]], max_lag: int, *,
+                     columns: tuple[int, int] | None = None, progress: bool = False,
+                     allow_incomplete: bool = False, memory_mb: float = 256.0):
+    """acf (n_windows, max_lag+1) and sumsq (n_windows, T) summed over the columns [c0, c1) of a file.
+
+    The unit of work of one process or one Dask worker; partial sums of
+    disjoint column ranges add up to the whole.
+    """
+    from .io import Trajectory  # noqa: PLC0415
+
+    T = windows[0][1] - windows[0][0]
+    accs = [WindowAccumulator(T, max_lag) for _ in windows]
+    with Trajectory(path, allow_incomplete=allow_incomplete) as traj:
         for strip in traj.iter_strips(windows, memory_mb=memory_mb, progress=progress,
-                                      desc="msd"):
+                                      desc="msd", columns=columns):
             for k in strip.window_indices:
                 accs[k].add(strip.block(*windows[k]))
                 if not np.all(np.isfinite(accs[k].sumsq)):
                     raise InputError(
                         f"{traj.path}: /weights has NaN or inf in steps [{windows[k][0]}, "
                         f"{windows[k][1]}), dimensions [{strip.c0}, {strip.c1})")
-        curves = [acc.msd() for acc in accs]
-        for k, (_, curve) in enumerate(curves):
-            _check_finite(curve, f"{traj.path}: /weights, window t_w={windows[k][0]}")
-        lags = curves[0][0]
-        return MsdWindows(t_w=np.asarray(starts, dtype=np.int64), T=int(T), lags=lags,
-                          msd=np.stack([c for _, c in curves]), n_dims=traj.n_dims,
-                          source=str(traj.path))
+    return np.stack([a.acf for a in accs]), np.stack([a.sumsq for a in accs])
 
 
 @dataclass

@@ -19,7 +19,12 @@ def register(sub) -> None:
     p.add_argument("--max-lag", type=positive_int, default=None, help="largest lag (default T-1)")
     p.add_argument("--allow-incomplete", action="store_true",
                    help="analyse the recorded steps of a run that did not finish")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where the kernels run: cpu (default) or cuda (needs anodiff._cuda and a GPU)")
     p.add_argument("--out", default="msd.h5", help="output HDF5 file (default msd.h5)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on a Dask cluster (e.g. tcp://host:8786); workers open RUN themselves, "
+                        "so it must be on a filesystem they share")
     add_progress_flag(p)
     p.set_defaults(run=run)
 
@@ -34,7 +39,8 @@ def run(args) -> int:
     if tw_step <= 0:
         raise InputError(f"--tw-step must be positive, got {tw_step}")
     res = msd_windows(args.run_file, T=args.T, tw_step=tw_step, max_lag=args.max_lag,
-                      progress=not args.no_progress, allow_incomplete=args.allow_incomplete)
+                      progress=not args.no_progress, allow_incomplete=args.allow_incomplete,
+                      client=args.scheduler, device=args.device)
     alphas = [fit_power_law(res.lags, curve).alpha for curve in res.msd]
     try:
         with h5py.File(args.out, "w") as f:
