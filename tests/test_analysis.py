@@ -215,7 +215,7 @@ def test_shards_add_up_and_stride(tmp_path):
     X = X - X[0]
     G = np.triu(w0.gram)
     np.testing.assert_allclose(G, np.triu(X @ X.T), rtol=1e-12, atol=1e-9 * np.abs(G).max())
-    assert rw.meta["pair_stride"] == 3 and "every 3-th step" in rw.meta["pair_note"]
+    assert rw.meta["pair_stride"] == 3 and "pair stride 3" in rw.meta["pair_note"]
     assert sorted({w.T for w in rw.windows}) == [67, 101]
     assert len([w for w in rw.windows if w.T == 101]) == 3
     # analyze() (windows finished during the pass) equals accumulate + finish

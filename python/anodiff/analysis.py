@@ -811,8 +811,9 @@ def _assemble(partials: AnalysisPartials, results: list[WindowResult], opts: Fin
         "coordinate_subset": partials.coordinate_subset,
         "complete": partials.complete,
         "pair_stride": partials.pair_stride,
-        "pair_note": (f"pair measures (contour, transverse, MSL) use every {partials.pair_stride}-th "
-                      "step of each window; the MSD and contour lengths use every step")
+        "pair_note": (f"pair measures (contour, transverse, MSL) use steps t_w, t_w+{partials.pair_stride}, "
+                      f"t_w+{2 * partials.pair_stride}, … of each window (pair stride "
+                      f"{partials.pair_stride}); the MSD and contour lengths use every step")
         if partials.pair_stride > 1 else "pair measures use every step of each window",
         "gram_precision": partials.gram_precision,
         "loss_dataset": None if partials.loss_name is None else f"/{partials.loss_name}",
