@@ -169,3 +169,28 @@ def test_moving_helpers():
     assert ma.shape == (218,) and mv.shape == (158,)
     assert abs(ma[5] - x[5:45].mean()) < 1e-9
     assert abs(mv[17] - x[17:117].var()) < 1e-8
+
+
+@pytest.mark.skipif(not hasattr(_core, "pair_curves_serial"), reason="no pair_math host reference")
+def test_cpu_kernels_agree_with_the_shared_pair_math():
+    """The CPU pair kernels and cpp/pair_math.hpp (the CUDA engine's per-pair arithmetic,
+    evaluated serially on the host) give the same binned curves."""
+    rng = _rng(21)
+    P = 45
+    X = _window(rng, P, d=19)
+    G = X @ X.T
+    c = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(X, axis=0), axis=1))))
+    loss = rng.standard_normal(P)
+    pm = pair_measures(G, c, loss, n_bins=12)
+    se, re = pm.contour.edges, pm.msl.edges
+    S, R = _core.pair_curves_serial(G, c, loss, se[0], se[-1], 12, re[0], re[-1], 12, True)
+    np.testing.assert_array_equal(pm.contour.count, S[0])
+    np.testing.assert_array_equal(pm.msl.count, R[0])
+    np.testing.assert_array_equal(pm.transverse.count, R[3])
+    m = pm.contour.count > 0
+    assert _rel(pm.contour.y[m] * pm.contour.count[m], S[2][m]) < 1e-10
+    assert _rel(pm.contour.x[m] * pm.contour.count[m], S[1][m]) < 1e-10
+    m = pm.msl.count > 0
+    assert _rel(pm.msl.y[m] * pm.msl.count[m], R[2][m]) < 1e-10
+    m = pm.transverse.count > 0
+    assert _rel(pm.transverse.y[m] * pm.transverse.count[m], R[5][m]) < 1e-10
