@@ -17,13 +17,17 @@ import numpy as np
 import pytest
 import torch
 
+import anodiff
+
 from anodiff.cli import main as cli_main
 from anodiff.errors import InputError
 from anodiff.io import Trajectory, list_checkpoints, model_from_run, read_checkpoint
 from anodiff.train import MODEL_NAMES, build_model, count_parameters, epoch_permutation, load_dataset, train
 from anodiff.train.recorder import RecordingError
 
-PY = str(Path(__file__).resolve().parents[1] / "python")
+# The directory holding the anodiff package under test (the checkout's python/ in a
+# developer build, site-packages when installed), so subprocesses import the same copy.
+PY = os.path.dirname(os.path.dirname(os.path.abspath(anodiff.__file__)))
 TINY = dict(model="resnet8", dataset="synthetic:n=48,test=16", batch_size=16, progress=False)
 
 

@@ -169,69 +169,54 @@ def fig_loss(res: Results):
     return fig
 
 
-def fig_path(res: Results):
-    """Fig. 6(b): squared end-to-end distance against contour length (smoothed, 40 steps)."""
+def _binned_curves(res: Results, curve: str, missing: str, xlabel: str, ylabel: str, title):
+    """One log-log line per window of a binned pair curve (contour, transverse or msl), jet by t_w."""
     plt = _plt()
     ws, T, _, _ = _windows(res)
-    ws = [w for w in ws if "contour" in w and len(w["contour"].get("x", []))]
+    ws = [w for w in ws if curve in w and len(w[curve].get("x", []))]
     if not ws:
-        raise Skip("no contour/end-to-end curves in the analyze results")
+        raise Skip(missing)
     colours, sm = jet_colours([w["t_w"] for w in ws])
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for w, c in zip(ws, colours):
-        x, y = np.asarray(w["contour"]["x"]), np.asarray(w["contour"]["y"])
+        x, y = np.asarray(w[curve]["x"]), np.asarray(w[curve]["y"])
         ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
         ax.loglog(x[ok], y[ok], color=c, lw=1.0)
-    first = ws[0]
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title(ws[0]))
+    fig.colorbar(sm, ax=ax).set_label("t_w (steps)")
+    return fig, ax
+
+
+def fig_path(res: Results):
+    """Fig. 6(b): squared end-to-end distance against contour length (smoothed, 40 steps)."""
+    fig, ax = _binned_curves(
+        res, "contour", "no contour/end-to-end curves in the analyze results",
+        "contour length Δs (weight units)", "end-to-end Δr² (weight units²)",
+        lambda w: "Fractal path: Δr² ~ Δs^λ, D_f = 2/λ")
+    first = _windows(res)[0][0]
     label = (f"first window: λ = {fmt(_value(first, 'lambda_short'))} / {fmt(_value(first, 'lambda_long'))}"
              f" (below/above l = {fmt(_value(first, 'crossover_l'))}), D_f = {fmt(_value(first, 'D_f'))}")
     ax.text(0.03, 0.97, label, transform=ax.transAxes, va="top", fontsize=8,
             bbox=dict(facecolor="white", alpha=0.8, lw=0))
-    ax.set_xlabel("contour length Δs (weight units)")
-    ax.set_ylabel("end-to-end Δr² (weight units²)")
-    ax.set_title("Fractal path: Δr² ~ Δs^λ, D_f = 2/λ")
-    fig.colorbar(sm, ax=ax).set_label("t_w (steps)")
     return fig
 
 
 def fig_transverse(res: Results):
     """§III.C: transverse distance against end-to-end distance (self-affine vs self-similar)."""
-    plt = _plt()
-    ws, T, _, _ = _windows(res)
-    ws = [w for w in ws if "transverse" in w and len(w["transverse"].get("x", []))]
-    if not ws:
-        raise Skip("no transverse-distance curves in the analyze results")
-    colours, sm = jet_colours([w["t_w"] for w in ws])
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for w, c in zip(ws, colours):
-        x, y = np.asarray(w["transverse"]["x"]), np.asarray(w["transverse"]["y"])
-        ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-        ax.loglog(x[ok], y[ok], color=c, lw=1.0)
-    ax.set_xlabel("end-to-end distance Δr (weight units)")
-    ax.set_ylabel("mean transverse distance (weight units)")
-    ax.set_title(f"Transverse distance, first-window exponent {fmt(_value(ws[0], 'transverse_exponent'))}")
-    fig.colorbar(sm, ax=ax).set_label("t_w (steps)")
-    return fig
+    return _binned_curves(
+        res, "transverse", "no transverse-distance curves in the analyze results",
+        "end-to-end distance Δr (weight units)", "mean transverse distance (weight units)",
+        lambda w: f"Transverse distance, first-window exponent {fmt(_value(w, 'transverse_exponent'))}")[0]
 
 
 def fig_msl(res: Results):
     """Fig. 6(c): mean squared loss difference of point pairs against Δr, fitted 2H."""
-    plt = _plt()
-    ws, T, _, _ = _windows(res)
-    ws = [w for w in ws if "msl" in w and len(w["msl"].get("x", []))]
-    if not ws:
-        raise Skip("no MSL curves (the run has no /loss)")
-    colours, sm = jet_colours([w["t_w"] for w in ws])
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for w, c in zip(ws, colours):
-        x, y = np.asarray(w["msl"]["x"]), np.asarray(w["msl"]["y"])
-        ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-        ax.loglog(x[ok], y[ok], color=c, lw=1.0)
-    ax.set_xlabel("end-to-end distance Δr (weight units)")
-    ax.set_ylabel("MSL (loss units²)")
-    ax.set_title(f"Fractal landscape: MSL ∝ Δr^2H, first window 2H = {fmt(_value(ws[0], 'msl_2H'))}")
-    fig.colorbar(sm, ax=ax).set_label("t_w (steps)")
-    return fig
+    return _binned_curves(
+        res, "msl", "no MSL curves (the run has no /loss)",
+        "end-to-end distance Δr (weight units)", "MSL (loss units²)",
+        lambda w: f"Fractal landscape: MSL ∝ Δr^2H, first window 2H = {fmt(_value(w, 'msl_2H'))}")[0]
 
 
 # -- levy (Fig. 5a–d) -------------------------------------------------------------------
