@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include "msd.hpp"
+#include "geometry.hpp"
 #include "parallel.hpp"
 #include "pair_math.hpp"
 
@@ -43,6 +44,134 @@ void msd_accumulate_py(py::array_t<Scalar, py::array::c_style> block, py::array_
     const int threads = resolve_threads(n_threads);
     py::gil_scoped_release release;
     anodiff::msd_accumulate(data, T, n, n, max_lag, acf_ptr, sumsq_ptr, threads);
+}
+
+}  // namespace
+
+// --- geometry (window analysis) helpers ---
+namespace {
+
+using f64c = py::array_t<double, py::array::c_style>;
+using i64c = py::array_t<std::int64_t, py::array::c_style>;
+
+const double* square_f64(const f64c& G, const char* name) {
+    if (G.ndim() != 2 || G.shape(0) != G.shape(1))
+        throw std::invalid_argument(std::string(name) + " must be a square 2-D float64 array");
+    return G.data();
+}
+
+template <typename T>
+T* out_vector(py::array_t<T, py::array::c_style>& a, std::int64_t n, const char* name) {
+    if (a.ndim() != 1 || a.shape(0) != n)
+        throw std::invalid_argument(std::string(name) + " must be a 1-D array of length " + std::to_string(n));
+    return a.mutable_data();
+}
+
+std::int64_t edges_bins(const f64c& e, const char* name) {
+    if (e.ndim() != 1 || e.shape(0) < 2)
+        throw std::invalid_argument(std::string(name) + " must be a 1-D array of at least 2 edges");
+    return e.shape(0) - 1;
+}
+
+// block (n_rows, n_cols) with any row stride (a column range of a strip);
+// points are rows 0, row_step, 2*row_step, ...; out (n_points, band) float64.
+template <typename Scalar>
+void band_sqdist_py(py::array_t<Scalar> block, std::int64_t row_step, py::array_t<double, py::array::c_style> out,
+                    int n_threads) {
+    if (block.ndim() != 2) throw std::invalid_argument("block must be 2-D (n_steps, n_dims)");
+    if (block.strides(1) != static_cast<py::ssize_t>(sizeof(Scalar)) || block.strides(0) % sizeof(Scalar) != 0)
+        throw std::invalid_argument("block must have contiguous rows");
+    if (row_step < 1) throw std::invalid_argument("row_step must be >= 1");
+    const std::int64_t n_rows = block.shape(0), n_cols = block.shape(1);
+    const std::int64_t n_points = n_rows == 0 ? 0 : (n_rows - 1) / row_step + 1;
+    if (out.ndim() != 2 || out.shape(0) != n_points)
+        throw std::invalid_argument("out must have shape (n_points, band) with n_points = " + std::to_string(n_points));
+    const std::int64_t band = out.shape(1);
+    const std::int64_t stride = block.strides(0) / static_cast<py::ssize_t>(sizeof(Scalar));
+    const Scalar* data = block.data();
+    double* o = out.mutable_data();
+    const int threads = resolve_threads(n_threads);
+    py::gil_scoped_release release;
+    anodiff::band_sqdist_accumulate(data, n_points, row_step, n_cols, stride, band, o, threads);
+}
+
+// MSD sums of a column range of a block whose rows may be strided.
+template <typename Scalar>
+void msd_accumulate_strided_py(py::array_t<Scalar> block, py::array_t<double> acf, py::array_t<double> sumsq,
+                               int n_threads) {
+    if (block.ndim() != 2) throw std::invalid_argument("block must be 2-D (n_steps, n_dims)");
+    if (block.strides(1) != static_cast<py::ssize_t>(sizeof(Scalar)) || block.strides(0) % sizeof(Scalar) != 0)
+        throw std::invalid_argument("block must have contiguous rows");
+    const std::int64_t T = block.shape(0), n = block.shape(1);
+    const std::int64_t max_lag = static_cast<std::int64_t>(acf.size()) - 1;
+    if (max_lag < 0 || max_lag >= std::max<std::int64_t>(T, 1))
+        throw std::invalid_argument("acf must have length max_lag + 1 with max_lag < n_steps");
+    if (!(acf.flags() & py::array::c_style) || !(sumsq.flags() & py::array::c_style))
+        throw std::invalid_argument("acf and sumsq must be C-contiguous float64");
+    double* acf_ptr = mutable_f64_vector(acf, max_lag + 1, "acf");
+    double* sumsq_ptr = mutable_f64_vector(sumsq, T, "sumsq");
+    const std::int64_t stride = block.strides(0) / static_cast<py::ssize_t>(sizeof(Scalar));
+    const Scalar* data = block.data();
+    const int threads = resolve_threads(n_threads);
+    py::gil_scoped_release release;
+    anodiff::msd_accumulate(data, T, n, stride, max_lag, acf_ptr, sumsq_ptr, threads);
+}
+
+void pair_bins_py(f64c G, f64c contour, py::object loss_obj, f64c s_edges, f64c r_edges, f64c s_sum_dr2,
+                  f64c s_sum_ds, i64c s_count, f64c r_sum_dr, f64c r_sum_dl2, i64c r_count, int n_threads) {
+    const double* g = square_f64(G, "G");
+    const std::int64_t P = G.shape(0);
+    if (contour.ndim() != 1 || contour.shape(0) != P)
+        throw std::invalid_argument("contour must have length P = " + std::to_string(P));
+    f64c loss;
+    const double* lp = nullptr;
+    if (!loss_obj.is_none()) {
+        loss = loss_obj.cast<f64c>();
+        if (loss.ndim() != 1 || loss.shape(0) != P)
+            throw std::invalid_argument("loss must have length P = " + std::to_string(P));
+        lp = loss.data();
+    }
+    const std::int64_t ns = edges_bins(s_edges, "s_edges"), nr = edges_bins(r_edges, "r_edges");
+    double* a = out_vector(s_sum_dr2, ns, "s_sum_dr2");
+    double* b = out_vector(s_sum_ds, ns, "s_sum_ds");
+    std::int64_t* c = out_vector(s_count, ns, "s_count");
+    double* d = out_vector(r_sum_dr, nr, "r_sum_dr");
+    double* e = out_vector(r_sum_dl2, nr, "r_sum_dl2");
+    std::int64_t* f = out_vector(r_count, nr, "r_count");
+    const double* cp = contour.data();
+    const double* se = s_edges.data();
+    const double* re = r_edges.data();
+    const int threads = resolve_threads(n_threads);
+    py::gil_scoped_release release;
+    anodiff::pair_bins(g, P, cp, lp, se, ns, re, nr, a, b, c, d, e, f, threads);
+}
+
+f64c transverse_matrix_py(f64c G, int n_threads) {
+    const double* g = square_f64(G, "G");
+    const std::int64_t P = G.shape(0);
+    f64c H({P, P});
+    std::fill(H.mutable_data(), H.mutable_data() + P * P, 0.0);
+    double* h = H.mutable_data();
+    const int threads = resolve_threads(n_threads);
+    {
+        py::gil_scoped_release release;
+        anodiff::transverse_matrix(g, P, h, threads);
+    }
+    return H;
+}
+
+void transverse_bins_py(f64c G, f64c r_edges, f64c sum_h, f64c sum_h2, f64c sum_dr, i64c count, int n_threads) {
+    const double* g = square_f64(G, "G");
+    const std::int64_t P = G.shape(0);
+    const std::int64_t nr = edges_bins(r_edges, "r_edges");
+    double* a = out_vector(sum_h, nr, "sum_h");
+    double* b = out_vector(sum_h2, nr, "sum_h2");
+    double* c = out_vector(sum_dr, nr, "sum_dr");
+    std::int64_t* d = out_vector(count, nr, "count");
+    const double* re = r_edges.data();
+    const int threads = resolve_threads(n_threads);
+    py::gil_scoped_release release;
+    anodiff::transverse_bins(g, P, re, nr, a, b, c, d, threads);
 }
 
 }  // namespace
@@ -124,6 +253,28 @@ PYBIND11_MODULE(_core, m) {
     m.def("msd_accumulate", &msd_accumulate_py<double>, py::arg("block").noconvert(), py::arg("acf"),
           py::arg("sumsq"), py::arg("n_threads") = 0,
           "Add a (T, n) float64 block's centred autocorrelation and squares to acf, sumsq.");
+
+    // --- geometry (window analysis) ---
+    m.def("band_sqdist_accumulate", &band_sqdist_py<float>, py::arg("block").noconvert(), py::arg("row_step"),
+          py::arg("out"), py::arg("n_threads") = 0,
+          "out[p, k-1] += sum_i (block[(p+k)*row_step, i] - block[p*row_step, i])^2, k = 1..out.shape[1] (float64 sums).");
+    m.def("band_sqdist_accumulate", &band_sqdist_py<double>, py::arg("block").noconvert(), py::arg("row_step"),
+          py::arg("out"), py::arg("n_threads") = 0);
+    m.def("msd_accumulate_strided", &msd_accumulate_strided_py<float>, py::arg("block").noconvert(), py::arg("acf"),
+          py::arg("sumsq"), py::arg("n_threads") = 0,
+          "msd_accumulate for a block with contiguous rows but any row stride (a column range of a strip).");
+    m.def("msd_accumulate_strided", &msd_accumulate_strided_py<double>, py::arg("block").noconvert(), py::arg("acf"),
+          py::arg("sumsq"), py::arg("n_threads") = 0);
+    m.def("pair_bins", &pair_bins_py, py::arg("G").noconvert(), py::arg("contour"), py::arg("loss"),
+          py::arg("s_edges"), py::arg("r_edges"), py::arg("s_sum_dr2"), py::arg("s_sum_ds"), py::arg("s_count"),
+          py::arg("r_sum_dr"), py::arg("r_sum_dl2"), py::arg("r_count"), py::arg("n_threads") = 0,
+          "Binned pair sums of a window from its Gram matrix: Δr² by contour length, (ΔL)² by Δr.");
+    m.def("transverse_matrix", &transverse_matrix_py, py::arg("G").noconvert(), py::arg("n_threads") = 0,
+          "H[s, t] = max over s<u<t of the distance of x_u from the line through x_s, x_t (upper triangle).");
+    m.def("transverse_bins", &transverse_bins_py, py::arg("G").noconvert(), py::arg("r_edges"), py::arg("sum_h"),
+          py::arg("sum_h2"), py::arg("sum_dr"), py::arg("count"), py::arg("n_threads") = 0,
+          "Transverse distance of every pair binned by end-to-end distance Δr.");
+
     // --- pair_math (shared with cuda/) ---
     m.def("pair_delta_r2", [](const F64& G, const I64& s, const I64& t) {
         return pair_eval<2>(G, {s, t}, [](const double* g, std::int64_t T, const std::int64_t* i) {

@@ -27,3 +27,8 @@ __all__ = [
     "cuda_available",
     "cuda_unavailable_reason",
 ]
+
+# --- analyze (window analysis) ---
+from .analysis import AnalysisResult, analyze  # noqa: E402
+
+__all__ += ["AnalysisResult", "analyze"]

@@ -1,0 +1,267 @@
+#include "geometry.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "geometry_hd.hpp"
+#include "parallel.hpp"
+
+namespace anodiff {
+
+namespace {
+
+// Σ_i (b_i - a_i)^2 in float64 with eight independent partial sums, so the
+// compiler can vectorise the loop without reassociating a single sum.
+template <typename S>
+__attribute__((always_inline)) inline double sqdiff_sum(const S* a, const S* b, std::int64_t n) {
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        for (int l = 0; l < 8; ++l) {
+            const double d = static_cast<double>(b[i + l]) - static_cast<double>(a[i + l]);
+            acc[l] += d * d;
+        }
+    }
+    double tail = 0.0;
+    for (; i < n; ++i) {
+        const double d = static_cast<double>(b[i]) - static_cast<double>(a[i]);
+        tail += d * d;
+    }
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define ANODIFF_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define ANODIFF_CLONES
+#endif
+
+ANODIFF_CLONES double sqdiff_sum_f32(const float* a, const float* b, std::int64_t n) {
+    return sqdiff_sum(a, b, n);
+}
+ANODIFF_CLONES double sqdiff_sum_f64(const double* a, const double* b, std::int64_t n) {
+    return sqdiff_sum(a, b, n);
+}
+inline double sqdiff(const float* a, const float* b, std::int64_t n) { return sqdiff_sum_f32(a, b, n); }
+inline double sqdiff(const double* a, const double* b, std::int64_t n) { return sqdiff_sum_f64(a, b, n); }
+
+// Columns are processed in blocks so that the band+1 rows in use stay in cache.
+constexpr std::int64_t kColBlock = 2048;
+
+template <typename S>
+void band_impl(const S* data, std::int64_t n_points, std::int64_t row_step, std::int64_t n_cols,
+               std::int64_t row_stride, std::int64_t band, double* out, int n_threads) {
+    if (n_points < 2 || band < 1 || n_cols < 1) return;
+    parallel_for_chunks(n_threads, n_points - 1, [&](int, std::int64_t p0, std::int64_t p1) {
+        std::vector<double> local(static_cast<std::size_t>((p1 - p0) * band), 0.0);
+        for (std::int64_t c0 = 0; c0 < n_cols; c0 += kColBlock) {
+            const std::int64_t w = std::min(kColBlock, n_cols - c0);
+            for (std::int64_t p = p0; p < p1; ++p) {
+                const S* a = data + p * row_step * row_stride + c0;
+                const std::int64_t kmax = std::min(band, n_points - 1 - p);
+                for (std::int64_t k = 1; k <= kmax; ++k)
+                    local[(p - p0) * band + k - 1] += sqdiff(a, a + k * row_step * row_stride, w);
+            }
+        }
+        for (std::int64_t p = p0; p < p1; ++p)
+            for (std::int64_t k = 0; k < band; ++k) out[p * band + k] += local[(p - p0) * band + k];
+    });
+}
+
+std::vector<double> gram_diag(const double* G, std::int64_t P) {
+    std::vector<double> d(static_cast<std::size_t>(P));
+    for (std::int64_t p = 0; p < P; ++p) d[p] = G[p * P + p];
+    return d;
+}
+
+// Squared distance matrix D (P x P, row-major) from G, computed once so the
+// O(P^3) loop only loads and compares.
+std::vector<double> sqdist_matrix(const double* G, const double* diag, std::int64_t P, int n_threads) {
+    std::vector<double> D(static_cast<std::size_t>(P * P));
+    parallel_for_chunks(n_threads, P, [&](int, std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t s = r0; s < r1; ++s)
+            for (std::int64_t u = 0; u < P; ++u) D[s * P + u] = gram_sqdist(diag[s], diag[u], G[s * P + u]);
+    });
+    return D;
+}
+
+// max over u in [u0, u1) of chord_perp_sq(ds[u], dt[u], dst, inv), four lanes.
+ANODIFF_CLONES double chord_max(const double* ds, const double* dt, std::int64_t u0, std::int64_t u1,
+                                double dst, double inv) {
+    double m[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::int64_t u = u0;
+    for (; u + 8 <= u1; u += 8) {
+        for (int l = 0; l < 8; ++l) {
+            const double h = chord_perp_sq(ds[u + l], dt[u + l], dst, inv);
+            m[l] = h > m[l] ? h : m[l];
+        }
+    }
+    for (; u < u1; ++u) {
+        const double h = chord_perp_sq(ds[u], dt[u], dst, inv);
+        m[0] = h > m[0] ? h : m[0];
+    }
+    double r = m[0];
+    for (int l = 1; l < 8; ++l) r = m[l] > r ? m[l] : r;
+    return r;
+}
+
+// Rows s handled together by transverse_rows: row t of D is then read once
+// per block instead of once per s (the O(P^3) loop is memory bound otherwise).
+constexpr std::int64_t kTransverseBlock = 16;
+
+// h(s,t)^2 for s in [s0, s1) and every t in [s+2, P), written to
+// h2[(s - s0) * P + t], from the squared-distance matrix D (symmetric).
+void transverse_rows(const double* D, std::int64_t P, std::int64_t s0, std::int64_t s1, double* h2) {
+    for (std::int64_t t = s0 + 2; t < P; ++t) {
+        const double* dt = D + t * P;
+        for (std::int64_t s = s0; s < s1 && s + 2 <= t; ++s) {
+            const double* ds = D + s * P;
+            const double dst = ds[t];
+            double m;
+            if (dst > 0.0) {
+                m = chord_max(ds, dt, s + 1, t, dst, 1.0 / (4.0 * dst));
+            } else {
+                m = 0.0;
+                for (std::int64_t u = s + 1; u < t; ++u) m = ds[u] > m ? ds[u] : m;
+            }
+            h2[(s - s0) * P + t] = m;
+        }
+    }
+}
+
+}  // namespace
+
+void band_sqdist_accumulate(const float* data, std::int64_t n_points, std::int64_t row_step,
+                            std::int64_t n_cols, std::int64_t row_stride, std::int64_t band,
+                            double* out, int n_threads) {
+    band_impl(data, n_points, row_step, n_cols, row_stride, band, out, n_threads);
+}
+
+void band_sqdist_accumulate(const double* data, std::int64_t n_points, std::int64_t row_step,
+                            std::int64_t n_cols, std::int64_t row_stride, std::int64_t band,
+                            double* out, int n_threads) {
+    band_impl(data, n_points, row_step, n_cols, row_stride, band, out, n_threads);
+}
+
+void pair_bins(const double* G, std::int64_t P, const double* contour, const double* loss,
+               const double* s_edges, std::int64_t n_s, const double* r_edges, std::int64_t n_r,
+               double* s_sum_dr2, double* s_sum_ds, std::int64_t* s_count, double* r_sum_dr,
+               double* r_sum_dl2, std::int64_t* r_count, int n_threads) {
+    if (P < 2) return;
+    const std::vector<double> diag = gram_diag(G, P);
+    const int workers = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, P - 1)));
+    struct Partial {
+        std::vector<double> s_dr2, s_ds, r_dr, r_dl2;
+        std::vector<std::int64_t> s_n, r_n;
+    };
+    std::vector<Partial> parts(static_cast<std::size_t>(workers));
+    parallel_for_chunks(workers, workers, [&](int w, std::int64_t, std::int64_t) {
+        Partial& q = parts[w];
+        q.s_dr2.assign(n_s, 0.0); q.s_ds.assign(n_s, 0.0); q.s_n.assign(n_s, 0);
+        q.r_dr.assign(n_r, 0.0); q.r_dl2.assign(n_r, 0.0); q.r_n.assign(n_r, 0);
+        for (std::int64_t s = w; s < P - 1; s += workers) {
+            const double* gs = G + s * P;
+            for (std::int64_t t = s + 1; t < P; ++t) {
+                const double dr2 = gram_sqdist(diag[s], diag[t], gs[t]);
+                const double ds = contour[t] - contour[s];
+                const std::int64_t bs = bin_index(ds, s_edges, n_s);
+                if (bs >= 0) {
+                    q.s_dr2[bs] += dr2;
+                    q.s_ds[bs] += ds;
+                    q.s_n[bs] += 1;
+                }
+                const double dr = std::sqrt(dr2);
+                const std::int64_t br = bin_index(dr, r_edges, n_r);
+                if (br >= 0) {
+                    q.r_dr[br] += dr;
+                    q.r_n[br] += 1;
+                    if (loss != nullptr) {
+                        const double dl = loss[s] - loss[t];
+                        q.r_dl2[br] += dl * dl;
+                    }
+                }
+            }
+        }
+    });
+    for (const Partial& q : parts) {
+        for (std::int64_t b = 0; b < n_s; ++b) {
+            s_sum_dr2[b] += q.s_dr2[b];
+            s_sum_ds[b] += q.s_ds[b];
+            s_count[b] += q.s_n[b];
+        }
+        for (std::int64_t b = 0; b < n_r; ++b) {
+            r_sum_dr[b] += q.r_dr[b];
+            r_sum_dl2[b] += q.r_dl2[b];
+            r_count[b] += q.r_n[b];
+        }
+    }
+}
+
+void transverse_matrix(const double* G, std::int64_t P, double* H, int n_threads) {
+    if (P < 1) return;
+    const std::vector<double> diag = gram_diag(G, P);
+    const std::vector<double> D = sqdist_matrix(G, diag.data(), P, n_threads);
+    const int workers = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, P)));
+    const std::int64_t B = kTransverseBlock;
+    parallel_for_chunks(workers, workers, [&](int w, std::int64_t, std::int64_t) {
+        std::vector<double> h2(static_cast<std::size_t>(B * P));
+        for (std::int64_t s0 = w * B; s0 < P; s0 += workers * B) {
+            const std::int64_t s1 = std::min(P, s0 + B);
+            transverse_rows(D.data(), P, s0, s1, h2.data());
+            for (std::int64_t s = s0; s < s1; ++s) {
+                double* row = H + s * P;
+                for (std::int64_t t = s; t < std::min(P, s + 2); ++t) row[t] = 0.0;
+                for (std::int64_t t = s + 2; t < P; ++t) row[t] = std::sqrt(h2[(s - s0) * P + t]);
+            }
+        }
+    });
+}
+
+void transverse_bins(const double* G, std::int64_t P, const double* r_edges, std::int64_t n_r,
+                     double* sum_h, double* sum_h2, double* sum_dr, std::int64_t* count,
+                     int n_threads) {
+    if (P < 3) return;
+    const std::vector<double> diag = gram_diag(G, P);
+    const std::vector<double> D = sqdist_matrix(G, diag.data(), P, n_threads);
+    const int workers = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, P - 2)));
+    struct Partial {
+        std::vector<double> h, h2, dr;
+        std::vector<std::int64_t> n;
+    };
+    std::vector<Partial> parts(static_cast<std::size_t>(workers));
+    parallel_for_chunks(workers, workers, [&](int w, std::int64_t, std::int64_t) {
+        Partial& q = parts[w];
+        q.h.assign(n_r, 0.0); q.h2.assign(n_r, 0.0); q.dr.assign(n_r, 0.0); q.n.assign(n_r, 0);
+        const std::int64_t B = kTransverseBlock;
+        std::vector<double> h2buf(static_cast<std::size_t>(B * P));
+        for (std::int64_t s0 = w * B; s0 < P - 2; s0 += workers * B) {
+          const std::int64_t s1 = std::min(P - 2, s0 + B);
+          transverse_rows(D.data(), P, s0, s1, h2buf.data());
+          for (std::int64_t s = s0; s < s1; ++s) {
+            const double* h2 = h2buf.data() + (s - s0) * P;
+            for (std::int64_t t = s + 2; t < P; ++t) {
+                const double dst = D[s * P + t];
+                if (!(dst > 0.0)) continue;
+                const double dr = std::sqrt(dst);
+                const std::int64_t b = bin_index(dr, r_edges, n_r);
+                if (b < 0) continue;
+                q.h[b] += std::sqrt(h2[t]);
+                q.h2[b] += h2[t];
+                q.dr[b] += dr;
+                q.n[b] += 1;
+            }
+          }
+        }
+    });
+    for (const Partial& q : parts) {
+        for (std::int64_t b = 0; b < n_r; ++b) {
+            sum_h[b] += q.h[b];
+            sum_h2[b] += q.h2[b];
+            sum_dr[b] += q.dr[b];
+            count[b] += q.n[b];
+        }
+    }
+}
+
+}  // namespace anodiff
