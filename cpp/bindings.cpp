@@ -100,7 +100,7 @@ py::array_t<double> levy_table_moments_py(std::vector<f64arr> tables, f64arr x, 
         if (wa.size() != n) throw std::invalid_argument("weights must have the length of x");
         wp = wa.data();
     }
-    py::array_t<double> out({K, 6});
+    py::array_t<double> out({K, anodiff::levy::kMoments});
     double* op = out.mutable_data();
     const double* xp = x.data();
     const int threads = resolve_threads(n_threads);
@@ -177,7 +177,7 @@ PYBIND11_MODULE(_core, m) {
           py::arg("n_threads") = 0, "Tabulated standard S0 log-density (Chebyshev panels in asinh x + tail series).");
     m.def("levy_table_moments", &levy_table_moments_py, py::arg("tables"), py::arg("x"), py::arg("w"),
           py::arg("loc"), py::arg("scale"), py::arg("n_threads") = 0,
-          "(K, 6) weighted sums of l, l', l' z, l'', l'' z, l'' z^2 at z = (x - loc)/scale per table.");
+          "(K, 9) weighted sums of l, l', l' z, l'', l'' z, l'' z^2, l^2, l x, l x^2 at z = (x - loc)/scale per table.");
     m.def("levy_table_pointwise", &levy_table_pointwise_py, py::arg("tables"), py::arg("x"), py::arg("loc"),
           py::arg("scale"), py::arg("n_threads") = 0, "(l, l') per table and point, shape (K, n).");
     m.def("levy_table_eval", &levy_table_eval_py, py::arg("table"), py::arg("x"),

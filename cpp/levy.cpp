@@ -370,16 +370,6 @@ void cheb_panel(const double* vals, double du, double* out /* 3*kNc */) {
     deriv(out + kNc, out + 2 * kNc);
 }
 
-inline double clenshaw(const double* c, double t) {
-    double b1 = 0, b2 = 0;
-    const double t2 = 2 * t;
-    for (int k = kNc - 1; k >= 1; --k) {
-        const double b0 = c[k] + t2 * b1 - b2;
-        b2 = b1;
-        b1 = b0;
-    }
-    return c[0] + t * b1 - b2;
-}
 }  // namespace
 
 std::vector<double> build_table(double alpha, double beta, double du, int n_threads) {
@@ -476,7 +466,23 @@ void table_eval_std(const double* tab, double x, double* l, double* d1, double* 
     p = std::min(std::max(p, 0), np - 1);
     const double t = 2 * (u - (u_lo + p * du)) / du - 1;
     const double* c = tab + static_cast<std::int64_t>(tab[11]) + std::int64_t(p) * 3 * kNc;
-    const double lu = clenshaw(c, t), lu1 = clenshaw(c + kNc, t), lu2 = clenshaw(c + 2 * kNc, t);
+    // fused Clenshaw of the three series (value, d/du, d2/du2): independent chains interleave
+    double a1 = 0, a2 = 0, b1 = 0, b2 = 0, e1 = 0, e2 = 0;
+    const double t2 = 2 * t;
+    const double* c1 = c + kNc;
+    const double* c2 = c + 2 * kNc;
+    for (int k = kNc - 1; k >= 1; --k) {
+        const double a0 = c[k] + t2 * a1 - a2;
+        const double b0 = c1[k] + t2 * b1 - b2;
+        const double e0 = c2[k] + t2 * e1 - e2;
+        a2 = a1;
+        a1 = a0;
+        b2 = b1;
+        b1 = b0;
+        e2 = e1;
+        e1 = e0;
+    }
+    const double lu = c[0] + t * a1 - a2, lu1 = c1[0] + t * b1 - b2, lu2 = c2[0] + t * e1 - e2;
     const double ch2 = 1 + x * x, ch = std::sqrt(ch2);
     *l = lu;
     *d1 = lu1 / ch;
@@ -486,30 +492,36 @@ void table_eval_std(const double* tab, double x, double* l, double* d1, double* 
 void table_moments(const double* const* tables, int K, const double* x, const double* w, std::int64_t n,
                    double loc, double scale, double* moments, int n_threads) {
     const int workers = static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, n / 4096 + 1)));
-    std::vector<double> part(std::size_t(workers) * K * 6, 0.0);
+    constexpr int kM = kMoments;
+    std::vector<double> part(std::size_t(workers) * K * kM, 0.0);
     const double inv = 1.0 / scale;
     parallel_for_chunks(workers, n, [&](int wk, std::int64_t b, std::int64_t e) {
-        double* acc = &part[std::size_t(wk) * K * 6];
+        double* acc = &part[std::size_t(wk) * K * kM];
         for (std::int64_t i = b; i < e; ++i) {
-            const double z = (x[i] - loc) * inv;
+            const double xi = x[i];
+            const double z = (xi - loc) * inv;
             const double wi = w ? w[i] : 1.0;
             if (wi == 0) continue;
             for (int k = 0; k < K; ++k) {
                 double l, d1, d2;
                 table_eval_std(tables[k], z, &l, &d1, &d2);
-                double* a = acc + k * 6;
-                a[0] += wi * l;
+                double* a = acc + k * kM;
+                const double wl = wi * l;
+                a[0] += wl;
                 a[1] += wi * d1;
                 a[2] += wi * d1 * z;
                 a[3] += wi * d2;
                 a[4] += wi * d2 * z;
                 a[5] += wi * d2 * z * z;
+                a[6] += wl * l;
+                a[7] += wl * xi;
+                a[8] += wl * xi * xi;
             }
         }
     });
-    for (int m = 0; m < K * 6; ++m) {
+    for (int m = 0; m < K * kM; ++m) {
         double s = 0;
-        for (int wk = 0; wk < workers; ++wk) s += part[std::size_t(wk) * K * 6 + m];
+        for (int wk = 0; wk < workers; ++wk) s += part[std::size_t(wk) * K * kM + m];
         moments[m] = s;
     }
 }

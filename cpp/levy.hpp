@@ -50,7 +50,9 @@ std::vector<double> build_table(double alpha, double beta, double du, int n_thre
 void table_eval_std(const double* table, double x, double* l, double* d1, double* d2);
 
 // For K tables and data x (optional weights w, may be null), z = (x - loc)/scale:
-// moments[k*6 + m] = sum_i w_i * {l_k, l'_k, l'_k z, l''_k, l''_k z, l''_k z^2}[m] (z-derivatives).
+// moments[k*kMoments + m] = sum_i w_i * {l_k, l'_k, l'_k z, l''_k, l''_k z, l''_k z^2, l_k^2, l_k x, l_k x^2}[m]
+// (z-derivatives of the standard log-density l_k).
+constexpr int kMoments = 9;
 void table_moments(const double* const* tables, int K, const double* x, const double* w, std::int64_t n,
                    double loc, double scale, double* moments, int n_threads);
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._config import get_num_threads, set_num_threads
 from .errors import InputError
 from .msd import WindowAccumulator, fit_power_law, msd, msd_windows
+from .levy import LevyFit, fit_levy_stable
 
 __version__ = "0.1.0"
 
@@ -22,4 +23,6 @@ __all__ = [
     "msd",
     "msd_windows",
     "set_num_threads",
+    "LevyFit",
+    "fit_levy_stable",
 ]
