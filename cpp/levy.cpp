@@ -186,18 +186,29 @@ double log_integral_density(double x1, double alpha, double beta) {
     const double p = alpha / (alpha - 1);
     const double lx = p * std::log(x1);
     const double lc0 = std::log(cxi) / (alpha - 1);
+    // cos(theta0), sin(theta0) to full relative precision: for alpha < 1, theta0 = pi/2 - eta with
+    // eta = atan((1-beta) T / (1 + beta T^2)) / alpha, T = tan(pi alpha/2) (exact 0 for beta = 1).
+    double cth0 = std::cos(theta0), sth0 = std::sin(theta0);
+    if (alpha < 1) {
+        const double T = std::tan(kPi * alpha / 2);
+        const double eta = std::atan2((1 - beta) * T, 1 + beta * T * T) / alpha;
+        cth0 = std::sin(eta);
+        sth0 = std::cos(eta);
+    }
     auto logg = [&](int e, double d) {
-        double psi, saps, sphi;
+        double psi, saps, sphi, c;
         if (e == 0) {
             psi = d;
             saps = std::sin(alpha * d);
-            sphi = std::sin(L - d);
+            // sin(L - d) with sin L = cos(theta0), cos L = -sin(theta0)
+            sphi = cth0 * std::cos(d) + sth0 * std::sin(d);
+            c = cth0 * std::cos((alpha - 1) * d) - sth0 * std::sin((alpha - 1) * d);
         } else {
             psi = L - d;
             saps = sinaL * std::cos(alpha * d) - cosaL * std::sin(alpha * d);
             sphi = std::sin(d);
+            c = std::cos(theta0 + (alpha - 1) * psi);
         }
-        const double c = std::cos(theta0 + (alpha - 1) * psi);
         if (!(c > 0) || !(sphi > 0) || !(saps > 0)) {
             // at an end point: V -> 0 or infinity
             if (!(c > 0)) return -kInf;
