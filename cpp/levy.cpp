@@ -472,7 +472,8 @@ void table_eval_std(const double* tab, double x, double* l, double* d1, double* 
     }
     const double u_lo = tab[2], du = tab[3];
     const int np = static_cast<int>(tab[4]);
-    const double u = std::asinh(x);
+    const double ch2 = 1 + x * x, ch = std::sqrt(ch2), ax = std::fabs(x);
+    const double u = std::copysign(ax < 0.5 ? std::log1p(ax + ax * ax / (1.0 + ch)) : std::log(ax + ch), x);
     int p = static_cast<int>(std::floor((u - u_lo) / du));
     p = std::min(std::max(p, 0), np - 1);
     const double t = 2 * (u - (u_lo + p * du)) / du - 1;
@@ -494,7 +495,6 @@ void table_eval_std(const double* tab, double x, double* l, double* d1, double* 
         e1 = e0;
     }
     const double lu = c[0] + t * a1 - a2, lu1 = c1[0] + t * b1 - b2, lu2 = c2[0] + t * e1 - e2;
-    const double ch2 = 1 + x * x, ch = std::sqrt(ch2);
     *l = lu;
     *d1 = lu1 / ch;
     *d2 = (lu2 - lu1 * x / ch) / ch2;
@@ -570,7 +570,11 @@ void histogram_impl(const T* x, std::int64_t n, double center, double width, dou
                 ++nb;
                 continue;
             }
-            const double u = std::asinh((v - center) * inv_w);
+            const double y = (v - center) * inv_w, t = std::fabs(y);
+            // asinh(y) = sign(y) log(t + sqrt(t^2 + 1)); log1p form keeps small |y| accurate
+            const double a = t < 0.5 ? std::log1p(t + t * t / (1.0 + std::sqrt(t * t + 1.0)))
+                                     : std::log(t + std::sqrt(t * t + 1.0));
+            const double u = std::copysign(a, y);
             const double pos = (u + u_max) * scale;
             std::int64_t j;
             if (pos < 0) j = 0;
