@@ -42,9 +42,11 @@ def _record(name, n, seconds, alpha):
 
 
 def _run(benchmark, fn):
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     out = benchmark.pedantic(fn, rounds=1, iterations=1)
-    return out, time.perf_counter() - t
+    dt, dc = time.perf_counter() - t, time.process_time() - c
+    print(f"\n[levy-bench]   wall {dt:.3f}s, process CPU {dc:.3f}s")
+    return out, dt
 
 
 def test_anodiff_full(benchmark, sample):

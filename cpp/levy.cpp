@@ -17,6 +17,8 @@ namespace {
 constexpr double kPi = 3.141592653589793238462643383279502884;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// relative tolerance of the adaptive quadrature of the density integral
+constexpr double kQuadRtol = 1e-11;
 
 // Gauss-Kronrod 7-15 (QUADPACK qk15) on [-1, 1].
 constexpr double kXgk[8] = {0.991455371120812639206854697526329, 0.949107912342758524526189684047851,
@@ -160,7 +162,7 @@ double log_integral(const G& logg, double L) {
             const double v = logh(e, s) - shift;
             return v < -745 ? 0.0 : std::exp(v);
         };
-        total += adaptive(f, ranges, 1e-13);
+        total += adaptive(f, ranges, kQuadRtol);
     }
     if (!(total > 0)) return -kInf;
     return shift + std::log(total);

@@ -364,3 +364,11 @@ def test_cli_levy_bad_file(tmp_path, capsys):
     rc = main(["levy", str(tmp_path / "nope.h5"), "--out", str(tmp_path / "o")])
     assert rc == 2
     assert "anodiff levy: error:" in capsys.readouterr().err
+
+
+def test_cli_help():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "anodiff", "levy", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "--tw-step" in r.stdout and "α-stable" in r.stdout
