@@ -260,10 +260,34 @@ class _Likelihood:
             wv, wa, waa = sa[1], sa[2], sa[3]
             weights = {"v": wv, "a": wa, "aa": waa}
         else:
-            tabs = [self.tables.get(a, b) for a in sa[0] for b in sb[0]]
-            weights = {"v": np.outer(sa[1], sb[1]).ravel(), "a": np.outer(sa[2], sb[1]).ravel(),
-                       "b": np.outer(sa[1], sb[2]).ravel(), "aa": np.outer(sa[3], sb[1]).ravel(),
-                       "bb": np.outer(sa[1], sb[3]).ravel(), "ab": np.outer(sa[2], sb[2]).ravel()}
+            # 6 tables: the alpha line and the beta line through (alpha, beta) (3-point stencils
+            # sharing the centre) and one corner for the mixed derivative
+            #   l_ab ~ [l(a+da, b+db) - l(a+da, b) - l(a, b+db) + l(a, b)] / (da db)
+            ia = int(np.argmin(np.abs(sa[0] - alpha)))
+            ib = int(np.argmin(np.abs(sb[0] - beta)))
+            oa = [i for i in range(3) if i != ia]
+            ob = [j for j in range(3) if j != ib]
+            na = oa[int(np.argmin(np.abs(sa[0][oa] - alpha)))]  # nearest other alpha node
+            nb = ob[int(np.argmin(np.abs(sb[0][ob] - beta)))]
+            da, db = sa[0][na] - alpha, sb[0][nb] - beta
+            pts = [(alpha, beta)] + [(sa[0][i], beta) for i in oa] + [(alpha, sb[0][j]) for j in ob] + \
+                  [(alpha + da, beta + db)]
+            tabs = [self.tables.get(a, b) for a, b in pts]
+            z6 = np.zeros(6)
+            wv, wa, waa, wb, wbb, wab = (z6.copy() for _ in range(6))
+            wv[0] = 1.0
+            wa[0], waa[0] = sa[2][ia], sa[3][ia]
+            for k, i in enumerate(oa):
+                wa[1 + k], waa[1 + k] = sa[2][i], sa[3][i]
+            wb[0], wbb[0] = sb[2][ib], sb[3][ib]
+            for k, j in enumerate(ob):
+                wb[3 + k], wbb[3 + k] = sb[2][j], sb[3][j]
+            c = 1.0 / (da * db)
+            wab[5] += c
+            wab[1 + oa.index(na)] -= c
+            wab[3 + ob.index(nb)] -= c
+            wab[0] += c
+            weights = {"v": wv, "a": wa, "aa": waa, "b": wb, "bb": wbb, "ab": wab}
         S = core.levy_table_moments(tabs, self.x, self.w, float(delta), float(gamma), get_num_threads())
         g = float(gamma)
         N = self.N
