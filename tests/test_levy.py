@@ -349,6 +349,7 @@ def test_cli_levy(tmp_path, capsys):
     summary = json.loads((out / "levy.json").read_text())
     assert abs(summary["alpha"] - 1.5) < 0.1
     assert summary["route"] == "/grads" and summary["n"] == g.size
+    assert summary["interval"].startswith("block batch means (20")
     assert len(summary["windows"]) == 3
     assert {"alpha", "beta", "scale", "loc", "ci", "loglik", "llr_gauss", "vuong_p", "interval"} <= summary.keys()
     with h5py.File(out / "levy.h5") as f:
@@ -372,3 +373,17 @@ def test_cli_help():
 
     r = subprocess.run([sys.executable, "-m", "anodiff", "levy", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--tw-step" in r.stdout and "α-stable" in r.stdout
+
+
+def test_stream_batch_means_interval(tmp_path):
+    g = stable_sample(1.5, 400 * 50, seed=31).reshape(400, 50)
+    path = tmp_path / "run.h5"
+    _write_run(path, grads=g, weights=np.zeros((400, 50)))
+    fit, per, _ = fit_levy_stable_stream(path, progress=False, n_blocks=10)
+    assert fit.interval.startswith("block batch means (10")
+    assert per == [] and len(fit.extra["block_alpha"]) == 10
+    lo, hi = fit.ci["alpha"]
+    assert lo < fit.alpha < hi
+    assert fit.ci_iid["alpha"] != fit.ci["alpha"]
+    with pytest.raises(InputError, match="n_blocks"):
+        fit_levy_stable_stream(path, progress=False, n_blocks=3)
