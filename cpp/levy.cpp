@@ -364,7 +364,7 @@ namespace {
 constexpr int kNc = kTabDeg + 1;
 
 // Chebyshev coefficients of values at first-kind nodes, then derivative series (scaled by 2/du).
-void cheb_panel(const double* vals, double du, double* out /* 3*kNc */) {
+int cheb_panel(const double* vals, double du, double* out /* 3*kNc */) {
     double* c = out;
     for (int k = 0; k < kNc; ++k) {
         double s = 0;
@@ -372,6 +372,10 @@ void cheb_panel(const double* vals, double du, double* out /* 3*kNc */) {
         c[k] = s * 2.0 / kNc;
     }
     c[0] *= 0.5;
+    // truncate the negligible tail of the series (|c_k| < 1e-13): cheaper look-ups, same accuracy
+    int m = kNc;
+    while (m > 4 && std::fabs(c[m - 1]) < 1e-13) --m;
+    for (int k = m; k < kNc; ++k) c[k] = 0.0;
     auto deriv = [&](const double* a, double* d) {
         // derivative of sum a_k T_k(t), t in [-1,1], times (2/du) for d/du
         double tmp[kNc + 2] = {};
@@ -381,6 +385,7 @@ void cheb_panel(const double* vals, double du, double* out /* 3*kNc */) {
     };
     deriv(c, out + kNc);
     deriv(out + kNc, out + 2 * kNc);
+    return m;
 }
 
 }  // namespace
@@ -417,10 +422,12 @@ std::vector<double> build_table(double alpha, double beta, double du, int n_thre
     tab[9] = left.x_ref;
     tab[10] = left.n_terms;
     const std::int64_t off_p = kTabHeader, off_r = off_p + std::int64_t(np) * 3 * kNc, off_l = off_r + kTabMaxTerms;
+    const std::int64_t off_m = off_l + kTabMaxTerms;
     tab[11] = off_p;
     tab[12] = off_r;
     tab[13] = off_l;
-    tab.resize(off_l + kTabMaxTerms, 0.0);
+    tab[14] = off_m;
+    tab.resize(off_m + np, 0.0);
     for (int k = 0; k < kTabMaxTerms; ++k) {
         tab[off_r + k] = right.b[k];
         tab[off_l + k] = left.b[k];
@@ -441,7 +448,8 @@ std::vector<double> build_table(double alpha, double beta, double du, int n_thre
     if (sym)
         for (int p = 0; p < half; ++p)
             for (int j = 0; j < kNc; ++j) vals[std::size_t(p) * kNc + j] = vals[std::size_t(np - 1 - p) * kNc + (kNc - 1 - j)];
-    for (int p = 0; p < np; ++p) cheb_panel(&vals[std::size_t(p) * kNc], du, &tab[off_p + std::int64_t(p) * 3 * kNc]);
+    for (int p = 0; p < np; ++p)
+        tab[off_m + p] = cheb_panel(&vals[std::size_t(p) * kNc], du, &tab[off_p + std::int64_t(p) * 3 * kNc]);
     return tab;
 }
 
@@ -480,12 +488,13 @@ void table_eval_std(const double* tab, double x, double* l, double* d1, double* 
     p = std::min(std::max(p, 0), np - 1);
     const double t = 2 * (u - (u_lo + p * du)) / du - 1;
     const double* c = tab + static_cast<std::int64_t>(tab[11]) + std::int64_t(p) * 3 * kNc;
+    const int m = static_cast<int>(tab[static_cast<std::int64_t>(tab[14]) + p]);
     // fused Clenshaw of the three series (value, d/du, d2/du2): independent chains interleave
     double a1 = 0, a2 = 0, b1 = 0, b2 = 0, e1 = 0, e2 = 0;
     const double t2 = 2 * t;
     const double* c1 = c + kNc;
     const double* c2 = c + 2 * kNc;
-    for (int k = kNc - 1; k >= 1; --k) {
+    for (int k = m - 1; k >= 1; --k) {
         const double a0 = c[k] + t2 * a1 - a2;
         const double b0 = c1[k] + t2 * b1 - b2;
         const double e0 = c2[k] + t2 * e1 - e2;

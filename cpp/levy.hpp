@@ -38,7 +38,8 @@ void stable_logpdf(const double* x, std::int64_t n, double alpha, double beta, d
 // ---- tabulated log-density ----
 // A table is a flat double array: a header (kTabHeader doubles) followed by
 // panel coefficients (Chebyshev series of l(u) = log f(sinh u) and of its first
-// two u-derivatives, kTabDeg+1 each) and the tail series coefficients.
+// two u-derivatives, kTabDeg+1 each, truncated where |c_k| < 1e-13), the tail
+// series coefficients and each panel's series length.
 constexpr int kTabDeg = 17;
 constexpr int kTabHeader = 16;
 constexpr int kTabMaxTerms = 80;
