@@ -387,3 +387,24 @@ def test_stream_batch_means_interval(tmp_path):
     assert fit.ci_iid["alpha"] != fit.ci["alpha"]
     with pytest.raises(InputError, match="n_blocks"):
         fit_levy_stable_stream(path, progress=False, n_blocks=3)
+
+
+def test_table_moments_and_pointwise_vs_reference():
+    rng = fresh_rng()
+    n = int(rng.integers(1001, 5001)) | 1
+    x = rng.standard_cauchy(n) * 2.0 + 0.3
+    w = rng.uniform(0, 3, n)
+    tabs = [_core.levy_build_table(a, 0.0, 0.25, 2) for a in (1.3, 1.31)]
+    loc, scale = 0.25, 1.7
+    S = _core.levy_table_moments(tabs, x, w, loc, scale, 2)
+    z = (x - loc) / scale
+    for k, t in enumerate(tabs):
+        l, d1, d2 = _core.levy_table_eval(t, z)
+        ref = [np.sum(w * v) for v in (l, d1, d1 * z, d2, d2 * z, d2 * z * z, l * l, l * x, l * x * x)]
+        np.testing.assert_allclose(S[k], ref, rtol=1e-12, atol=1e-9)
+    L, D1 = _core.levy_table_pointwise(tabs, x, loc, scale, 2)
+    l0, d10, _ = _core.levy_table_eval(tabs[0], z)
+    np.testing.assert_allclose(L[0], l0, rtol=1e-13, atol=1e-13)  # z = (x-loc)*(1/scale) there
+    np.testing.assert_allclose(D1[0], d10, rtol=1e-12, atol=1e-12)
+    S1 = _core.levy_table_moments(tabs, x, None, loc, scale, 1)
+    np.testing.assert_allclose(S1[1, 0], np.sum(_core.levy_table_eval(tabs[1], z)[0]), rtol=1e-12)
