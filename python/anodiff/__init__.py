@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._config import get_num_threads, set_num_threads
 from .errors import InputError
 from .msd import WindowAccumulator, fit_power_law, msd, msd_windows
+from .levy import LevyFit, fit_levy_stable
 
 from .gpu import cuda_available, cuda_unavailable_reason
 
@@ -26,6 +27,8 @@ __all__ = [
     "set_num_threads",
     "cuda_available",
     "cuda_unavailable_reason",
+    "LevyFit",
+    "fit_levy_stable",
 ]
 
 # --- analyze (window analysis) ---
