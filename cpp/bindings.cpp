@@ -9,6 +9,7 @@
 
 #include "msd.hpp"
 #include "parallel.hpp"
+#include "toy.hpp"
 
 namespace py = pybind11;
 
@@ -44,6 +45,64 @@ void msd_accumulate_py(py::array_t<Scalar, py::array::c_style> block, py::array_
 
 }  // namespace
 
+// --- toy: conversion helpers ---
+namespace {
+
+using CArrayF64 = py::array_t<double, py::array::c_style>;
+
+void toy_gradient_grid_py(CArrayF64 z, double h, CArrayF64 gx, CArrayF64 gy, int n_threads) {
+    if (z.ndim() != 2) throw std::invalid_argument("z must be 2-D (ny, nx)");
+    const std::int64_t ny = z.shape(0), nx = z.shape(1);
+    for (auto* a : {&gx, &gy})
+        if (a->ndim() != 2 || a->shape(0) != ny || a->shape(1) != nx)
+            throw std::invalid_argument("gx, gy must have the shape of z");
+    if (!(h > 0)) throw std::invalid_argument("h must be positive");
+    const double* zp = z.data();
+    double* gxp = gx.mutable_data();
+    double* gyp = gy.mutable_data();
+    const int threads = resolve_threads(n_threads);
+    py::gil_scoped_release release;
+    anodiff::toy_gradient_grid(zp, ny, nx, h, gxp, gyp, threads);
+}
+
+void toy_walk_py(CArrayF64 gx, CArrayF64 gy, double h, double x0, double y0, CArrayF64 starts,
+                 std::int64_t n_steps, double eta, double sigma, std::uint64_t seed,
+                 std::uint64_t walker_offset, CArrayF64 traj, py::object grads_obj,
+                 py::array_t<std::int64_t, py::array::c_style> exit_step, int n_threads) {
+    if (gx.ndim() != 2 || gy.ndim() != 2 || gx.shape(0) != gy.shape(0) || gx.shape(1) != gy.shape(1))
+        throw std::invalid_argument("gx, gy must be 2-D arrays of the same shape");
+    const std::int64_t ny = gx.shape(0), nx = gx.shape(1);
+    if (ny < 2 || nx < 2) throw std::invalid_argument("the grid needs at least 2 x 2 nodes");
+    if (starts.ndim() != 2 || starts.shape(1) != 2) throw std::invalid_argument("starts must be (n_walkers, 2)");
+    const std::int64_t n = starts.shape(0);
+    if (n_steps < 0) throw std::invalid_argument("n_steps must be >= 0");
+    if (traj.ndim() != 3 || traj.shape(0) != n || traj.shape(1) != n_steps + 1 || traj.shape(2) != 2)
+        throw std::invalid_argument("traj must be (n_walkers, n_steps + 1, 2)");
+    if (exit_step.ndim() != 1 || exit_step.shape(0) != n)
+        throw std::invalid_argument("exit_step must be (n_walkers,)");
+    double* grads_ptr = nullptr;
+    CArrayF64 grads;
+    if (!grads_obj.is_none()) {
+        grads = grads_obj.cast<CArrayF64>();
+        if (grads.ptr() != grads_obj.ptr())
+            throw std::invalid_argument("grads must be a C-contiguous float64 array (written in place)");
+        if (grads.ndim() != 3 || grads.shape(0) != n || grads.shape(1) != n_steps || grads.shape(2) != 2)
+            throw std::invalid_argument("grads must be (n_walkers, n_steps, 2)");
+        grads_ptr = grads.mutable_data();
+    }
+    const double* gxp = gx.data();
+    const double* gyp = gy.data();
+    const double* sp = starts.data();
+    double* tp = traj.mutable_data();
+    std::int64_t* ep = exit_step.mutable_data();
+    const int threads = resolve_threads(n_threads);
+    py::gil_scoped_release release;
+    anodiff::toy_walk(gxp, gyp, ny, nx, h, x0, y0, sp, n, n_steps, eta, sigma, seed, walker_offset, tp,
+                      grads_ptr, ep, threads);
+}
+
+}  // namespace
+
 PYBIND11_MODULE(_core, m) {
     m.doc() = "anodiff compiled CPU kernels";
     m.def("msd_isa", &anodiff::msd_isa, "Instruction set the MSD kernels dispatch to on this CPU.");
@@ -56,4 +115,13 @@ PYBIND11_MODULE(_core, m) {
     m.def("msd_accumulate", &msd_accumulate_py<double>, py::arg("block").noconvert(), py::arg("acf"),
           py::arg("sumsq"), py::arg("n_threads") = 0,
           "Add a (T, n) float64 block's centred autocorrelation and squares to acf, sumsq.");
+    // --- toy ---
+    m.def("toy_gradient_grid", &toy_gradient_grid_py, py::arg("z").noconvert(), py::arg("h"),
+          py::arg("gx").noconvert(), py::arg("gy").noconvert(), py::arg("n_threads") = 0,
+          "Central-difference gradient (numpy.gradient convention) of a float64 grid z into gx, gy.");
+    m.def("toy_walk", &toy_walk_py, py::arg("gx").noconvert(), py::arg("gy").noconvert(), py::arg("h"),
+          py::arg("x0"), py::arg("y0"), py::arg("starts").noconvert(), py::arg("n_steps"), py::arg("eta"),
+          py::arg("sigma"), py::arg("seed"), py::arg("walker_offset"), py::arg("traj").noconvert(),
+          py::arg("grads"), py::arg("exit_step").noconvert(), py::arg("n_threads") = 0,
+          "Run SGD walkers w <- w - eta*grad + eta*sigma*N(0, I) on a gridded landscape (in place).");
 }
