@@ -44,12 +44,14 @@ import numpy as np
 
 from .errors import InputError
 
-#: Side length of the landscape in w-units. With it the paper's parameters
-#: (η = 0.02, σ = 0.01, 1000 iterations, 1025² diamond-square landscape of
-#: amplitude 3) give the paper's picture: ballistic/jumpy descent with
-#: superdiffusive MSD until the walker enters the final basin, subdiffusive
-#: MSD inside it. See the module docstring of :mod:`anodiff.toy` and the report.
-DEFAULT_EXTENT = 1.0
+#: Side length of the landscape in w-units (h = extent / (n − 1)). Only
+#: η/extent² matters for the deterministic part of the walk (rescaling w by E
+#: rescales ∇L by 1/E), so this fixes the regime for the paper's η. With 4:
+#: at η = 0.02 gradient descent is chaotic on the finest cells (it jumps out
+#: of narrow minima) yet settles in wide basins, and most walkers stay on the
+#: landscape; with extent ≤ 3 most walkers leave or never settle, with
+#: extent ≥ 6 they freeze in the first narrow minimum.
+DEFAULT_EXTENT = 4.0
 DEFAULT_SIZE = 1025
 DEFAULT_ETA = 0.02
 DEFAULT_SIGMA = 0.01
@@ -244,7 +246,7 @@ def diamond_square(n: int = DEFAULT_SIZE, roughness: float = 0.5, amplitude: flo
     return z
 
 
-def wide_minimum(z: np.ndarray, depth: float = 0.05) -> tuple[float, np.ndarray]:
+def wide_minimum(z: np.ndarray, depth: float = 0.1) -> tuple[float, np.ndarray]:
     """Area of the global minimum's basin: (fraction of the grid, boolean mask).
 
     The basin is the 8-connected component holding the global minimum of the
@@ -264,8 +266,8 @@ def wide_minimum(z: np.ndarray, depth: float = 0.05) -> tuple[float, np.ndarray]
 
 def fractal_landscape(n: int = DEFAULT_SIZE, seed: int = 0, *, method: str = "diamond-square",
                       roughness: float = 0.5, hurst: float | None = None, amplitude: float = 3.0,
-                      extent: float = DEFAULT_EXTENT, select: bool = True, min_area: float = 0.02,
-                      depth: float = 0.05, max_tries: int = 100) -> Landscape:
+                      extent: float = DEFAULT_EXTENT, select: bool = True, min_area: float = 0.03,
+                      depth: float = 0.1, max_tries: int = 200) -> Landscape:
     """A fractal landscape holding a wide minimum, as in the paper.
 
     ``method="diamond-square"`` (the paper's: amplitude 3, roughness 0.5 per
@@ -298,7 +300,7 @@ def fractal_landscape(n: int = DEFAULT_SIZE, seed: int = 0, *, method: str = "di
         if not select or area >= min_area:
             break
     area, s, z = best
-    if select and area < min_area:
+    if select and area < min_area:  # pragma: no cover - depends on the generator's luck
         raise InputError(f"no landscape with a wide minimum (basin area >= {min_area}) among seeds "
                          f"{seed}..{seed + tries - 1}; largest was {area:.4f}")
     z = z - z.min()
@@ -541,3 +543,661 @@ def walk_numpy(landscape: Landscape, starts, iterations: int = DEFAULT_ITERATION
         exit_step[idx[out]] = t + 1
         active[idx[out]] = False
     return Walks(traj=traj, grads=grads, exit_step=exit_step, eta=eta, sigma=sigma, seed=int(seed))
+
+
+# --------------------------------------------------------------------------- #
+# Analysis
+# --------------------------------------------------------------------------- #
+
+def loss_along(landscape: Landscape, traj: np.ndarray) -> np.ndarray:
+    """L(w_t) for every row of traj (..., T+1, 2) -> (..., T+1), loss units; NaN outside / after leaving."""
+    return landscape.value(traj)
+
+
+def basin_entry(loss: np.ndarray, tol: float) -> np.ndarray:
+    """Per walker, the step t0 at which it entered its final basin (int64, -1 if undefined).
+
+    L_end is the median loss over the last 5 % of the steps (at least 1); t0 is
+    the first step from which the loss stays ≤ L_end + tol until the end, so the
+    walker stays in one connected region of the sublevel set {L ≤ L_end + tol}
+    (its final basin). `tol` is in loss units. Walkers with NaN (left the
+    landscape) get -1.
+    """
+    loss = np.atleast_2d(np.asarray(loss, dtype=np.float64))
+    n, m = loss.shape
+    tail = max(1, int(round(0.05 * m)))
+    out = np.full(n, -1, dtype=np.int64)
+    ok = np.all(np.isfinite(loss), axis=1)
+    if not ok.any():
+        return out
+    lv = loss[ok]
+    l_end = np.median(lv[:, m - tail:], axis=1)
+    above = lv > (l_end + tol)[:, None]
+    # last row above the threshold; t0 = that + 1 (0 if never above)
+    any_above = above.any(axis=1)
+    last = m - 1 - np.argmax(above[:, ::-1], axis=1)
+    out[ok] = np.where(any_above, last + 1, 0)
+    return out
+
+
+def trial_msd(traj: np.ndarray, start: int = 0, stop: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Trial-averaged time-averaged MSD over rows [start, stop) of walkers that stay on the landscape.
+
+    MSD(τ) = (1/n) Σ_k 1/(m−τ) Σ_t |w_k(t+τ) − w_k(t)|² for the n walkers whose
+    rows in the window are all finite (m = stop − start rows), computed by
+    :func:`anodiff.msd` on the walkers stacked as 2n dimensions and divided by
+    n. Returns (lags in steps, msd in w-units², n).
+    """
+    from .msd import msd as _msd  # noqa: PLC0415
+
+    traj = np.asarray(traj, dtype=np.float64)
+    stop = traj.shape[1] if stop is None else int(stop)
+    seg = traj[:, int(start):stop]
+    ok = np.all(np.isfinite(seg), axis=(1, 2))
+    n = int(ok.sum())
+    if n == 0:
+        raise InputError("no walker stayed on the landscape during the window")
+    if seg.shape[1] < 2:
+        raise InputError(f"window [{start}, {stop}) has fewer than 2 rows")
+    W = np.ascontiguousarray(seg[ok].transpose(1, 0, 2).reshape(seg.shape[1], 2 * n))
+    lags, m = _msd(W)
+    return lags, m / n, n
+
+
+def pooled_msd(traj: np.ndarray, starts, stops) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MSD pooled over walkers, each over its own window of rows [starts[k], stops[k]).
+
+    MSD(τ) = Σ_k Σ_{t} |w_k(t+τ) − w_k(t)|² / Σ_k (m_k − τ), the sums over the
+    walkers whose window has m_k > τ rows (all finite). Walkers sharing a
+    window are stacked as dimensions of one :func:`anodiff.msd` call.
+    Returns (lags 1…max m_k − 1 in steps, msd in w-units², count(τ) = number
+    of walkers contributing at each lag). Walkers with windows of < 2 rows or
+    with NaN in their window are skipped.
+    """
+    from .msd import msd as _msd  # noqa: PLC0415
+
+    traj = np.asarray(traj, dtype=np.float64)
+    starts = np.broadcast_to(np.asarray(starts, dtype=np.int64), traj.shape[:1])
+    stops = np.broadcast_to(np.asarray(stops, dtype=np.int64), traj.shape[:1])
+    lengths = stops - starts
+    finite_rows = np.all(np.isfinite(traj), axis=2)
+    groups: dict[tuple[int, int], list[int]] = {}
+    rows = traj.shape[1]
+    for k in range(traj.shape[0]):
+        a, b = max(0, int(starts[k])), min(rows, int(stops[k]))
+        if b - a >= 2 and finite_rows[k, a:b].all():
+            groups.setdefault((a, b), []).append(k)
+    if not groups:
+        raise InputError("no walker has a complete window of at least 2 rows")
+    mmax = max(b - a for a, b in groups)
+    sums = np.zeros(mmax - 1)
+    pairs = np.zeros(mmax - 1)
+    count = np.zeros(mmax - 1, dtype=np.int64)
+    for (a, b), ks in groups.items():
+        m = b - a
+        W = np.ascontiguousarray(traj[ks, a:b].transpose(1, 0, 2).reshape(m, 2 * len(ks)))
+        lags, curve = _msd(W)
+        sums[: m - 1] += curve * (m - lags)   # Σ over walkers of Σ_t |Δ|²
+        pairs[: m - 1] += len(ks) * (m - lags)
+        count[: m - 1] += len(ks)
+    return np.arange(1, mmax, dtype=np.int64), sums / pairs, count
+
+
+def basin_labels(z: np.ndarray) -> np.ndarray:
+    """Steepest-descent basin of every node: (ny, nx) int64, the flat index of the local minimum it drains to.
+
+    Each node points to the lowest of itself and its 8 neighbours; following
+    the pointers (by pointer jumping) ends at a local minimum of the grid.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    ny, nx = z.shape
+    pad = np.pad(z, 1, constant_values=np.inf)
+    idx = np.arange(ny * nx, dtype=np.int64).reshape(ny, nx)
+    best = z.copy()
+    parent = idx.copy()
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            if di == 0 and dj == 0:
+                continue
+            nb = pad[1 + di:1 + di + ny, 1 + dj:1 + dj + nx]
+            better = nb < best
+            best = np.where(better, nb, best)
+            parent = np.where(better, idx + di * nx + dj, parent)
+    parent = parent.ravel()
+    while True:
+        nxt = parent[parent]
+        if np.array_equal(nxt, parent):
+            break
+        parent = nxt
+    return parent.reshape(ny, nx)
+
+
+@dataclass
+class EscapeEvents:
+    """Escapes from local minima (Fig. 8d): a walker that spent ≥ `dwell` steps in the
+    steepest-descent basin of one local minimum moves to another basin.
+
+    walker, step (the row of the first position outside the basin), minimum_xy
+    (w-units) and minimum_loss (loss units) of the basin left, jump (w-units,
+    |w(step) − w(step−1)|), and step_lengths (n_events, 2K+1): |w(t+1) − w(t)|
+    for t = step−1+offsets, offsets = −K…K (NaN beyond the trajectory).
+    """
+
+    walker: np.ndarray
+    step: np.ndarray
+    minimum_xy: np.ndarray
+    minimum_loss: np.ndarray
+    jump: np.ndarray
+    offsets: np.ndarray
+    step_lengths: np.ndarray
+    dwell: int
+
+
+def escape_events(landscape: Landscape, traj: np.ndarray, dwell: int = 5, window: int = 10,
+                  labels: np.ndarray | None = None) -> EscapeEvents:
+    """Find escapes from local minima in trajectories (n, T+1, 2); see :class:`EscapeEvents`."""
+    traj = np.asarray(traj, dtype=np.float64)
+    if labels is None:
+        labels = basin_labels(landscape.z)
+    ny, nx = landscape.shape
+    n, rows, _ = traj.shape
+    ok = np.all(np.isfinite(traj), axis=2) & landscape.contains(traj)
+    j = np.clip(np.rint((np.nan_to_num(traj[..., 0]) - landscape.x0) / landscape.h), 0, nx - 1).astype(np.int64)
+    i = np.clip(np.rint((np.nan_to_num(traj[..., 1]) - landscape.y0) / landscape.h), 0, ny - 1).astype(np.int64)
+    lab = np.where(ok, labels[i, j], -1)
+    steps = np.linalg.norm(np.diff(traj, axis=1), axis=2)  # (n, T)
+    offsets = np.arange(-window, window + 1)
+    ev_w, ev_t = [], []
+    for k in range(n):
+        row = lab[k]
+        change = np.flatnonzero(row[1:] != row[:-1]) + 1  # first row of each new run
+        run_start = np.concatenate(([0], change))
+        run_len = np.diff(np.concatenate((run_start, [rows])))
+        for r in range(1, run_start.size):
+            if run_len[r - 1] >= dwell and row[run_start[r - 1]] >= 0 and row[run_start[r]] >= 0:
+                ev_w.append(k)
+                ev_t.append(int(run_start[r]))
+    ev_w = np.asarray(ev_w, dtype=np.int64)
+    ev_t = np.asarray(ev_t, dtype=np.int64)
+    src = lab[ev_w, ev_t - 1] if ev_w.size else np.zeros(0, dtype=np.int64)
+    mi, mj = np.divmod(src, nx)
+    min_xy = np.stack([landscape.x0 + mj * landscape.h, landscape.y0 + mi * landscape.h], axis=1)
+    min_loss = landscape.z.ravel()[src]
+    tt = ev_t[:, None] - 1 + offsets[None, :]
+    inside = (tt >= 0) & (tt < rows - 1)
+    sl = np.where(inside, steps[ev_w[:, None], np.clip(tt, 0, rows - 2)], np.nan)
+    jump = steps[ev_w, ev_t - 1] if ev_w.size else np.zeros(0)
+    return EscapeEvents(walker=ev_w, step=ev_t, minimum_xy=min_xy.reshape(-1, 2), minimum_loss=min_loss,
+                        jump=jump, offsets=offsets, step_lengths=sl.reshape(-1, offsets.size), dwell=int(dwell))
+
+
+def fit_alpha(lags, msd, lag_min: int, lag_max: int) -> tuple[float | None, str | None, object]:
+    """α of MSD ∝ τ^α over [lag_min, lag_max] by :func:`anodiff.fit_power_law`; (alpha, reason if None, fit)."""
+    from .msd import fit_power_law  # noqa: PLC0415
+
+    try:
+        fit = fit_power_law(lags, msd, lag_min, lag_max)
+    except InputError as exc:
+        return None, str(exc), None
+    if not math.isfinite(fit.alpha):
+        return None, "fit is not finite", None
+    return fit.alpha, None, fit
+
+
+def gradient_levy(samples: np.ndarray, max_samples: int = 20000, seed: int = 0) -> tuple[dict | None, str | None]:
+    """Symmetric Lévy α-stable fit of gradient components, if the Lévy engine is available.
+
+    Uses at most `max_samples` values drawn without replacement (seeded).
+    Returns (dict of the fit, None) or (None, reason).
+    """
+    try:
+        from .levy import fit_levy_stable  # noqa: PLC0415
+    except ImportError:
+        return None, "levy engine not available"
+    x = np.asarray(samples, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size < 10:
+        return None, f"too few gradient samples ({x.size})"
+    if x.size > max_samples:
+        x = np.random.default_rng(seed).choice(x, max_samples, replace=False)
+    try:
+        fit = fit_levy_stable(x, symmetric=True)
+    except (InputError, ValueError, RuntimeError) as exc:
+        return None, f"levy fit failed: {exc}"
+    out = {}
+    for name in ("alpha", "beta", "scale", "loc", "loglik", "llr_gauss", "vuong_p"):
+        v = getattr(fit, name, None)
+        if v is not None and np.ndim(v) == 0 and math.isfinite(float(v)):
+            out[name] = float(v)
+    ci = getattr(fit, "ci", None)
+    if isinstance(ci, dict):
+        out["ci"] = {k: [float(a) for a in np.ravel(v)] for k, v in ci.items()}
+    elif ci is not None:
+        try:
+            out["ci"] = [float(a) for a in np.ravel(ci)]
+        except (TypeError, ValueError):
+            pass
+    out["n_samples"] = int(x.size)
+    if "alpha" not in out:
+        return None, "levy fit returned no finite alpha"
+    return out, None
+
+
+# --------------------------------------------------------------------------- #
+# One experiment: landscape + walkers + analysis
+# --------------------------------------------------------------------------- #
+
+@dataclass
+class ToyResult:
+    """Everything one run of the model measured (see :func:`simulate`)."""
+
+    landscape: Landscape
+    walks: Walks
+    starts: np.ndarray
+    loss: np.ndarray            # (n, T+1) L(w_t), loss units
+    t0_walkers: np.ndarray      # (n,) entry step into the final basin, -1 if undefined
+    t0: int | None              # median over the walkers that stayed
+    curves: dict                # name -> (lags, msd, count)
+    fits: dict                  # name -> (alpha, reason, fit)
+    fit_ranges: dict            # name -> (lag_min, lag_max)
+    escapes: EscapeEvents
+    grad_levy: dict | None
+    grad_levy_reason: str | None
+    params: dict
+
+    def summary(self) -> dict:
+        """The scalar summary (JSON-ready: finite numbers or null with a reason)."""
+        w = self.walks
+        stay = ~w.left
+        out = {"landscape": self.landscape.kind}
+        reasons = {}
+        for name in ("early", "late", "whole", "short"):
+            alpha, reason, fit = self.fits[name]
+            out[f"alpha_{name}"] = alpha
+            if alpha is None:
+                reasons[f"alpha_{name}"] = reason
+            else:
+                out[f"alpha_{name}_rmse"] = fit.rmse
+                out[f"alpha_{name}_lags"] = [fit.lag_min, fit.lag_max]
+        out["t0"] = self.t0
+        if self.t0 is None:
+            reasons["t0"] = "no walker stayed on the landscape"
+        valid = self.t0_walkers[self.t0_walkers >= 0]
+        out["t0_walkers_quartiles"] = ([float(q) for q in np.percentile(valid, [25, 50, 75])]
+                                       if valid.size else None)
+        out["escaped_fraction"] = float(w.left.mean())
+        out["n_walkers"] = int(w.n_walkers)
+        out["n_stayed"] = int(stay.sum())
+        ev = self.escapes
+        out["n_minimum_escapes"] = int(ev.walker.size)
+        out["minimum_escape_fraction"] = float(np.unique(ev.walker).size / max(1, w.n_walkers))
+        out["final_loss_median"] = (float(np.median(self.loss[stay, -1])) if stay.any() else None)
+        out["loss_range"] = float(np.ptp(self.landscape.z))
+        g = w.grads
+        if g is not None and np.isfinite(g).any():
+            comp = g[np.isfinite(g)]
+            out["grad_abs_median"] = float(np.median(np.abs(comp)))
+            out["grad_abs_p99"] = float(np.quantile(np.abs(comp), 0.99))
+        if self.grad_levy is not None:
+            out["grad_alpha"] = self.grad_levy["alpha"]
+            out["grad_levy"] = self.grad_levy
+        else:
+            out["grad_alpha"] = None
+            reasons["grad_alpha"] = self.grad_levy_reason
+        out["params"] = self.params
+        out["reasons"] = reasons
+        out["definitions"] = {
+            "escaped_fraction": "fraction of walkers that left the landscape (stopped and flagged)",
+            "minimum_escape_fraction": f"fraction of walkers with >= 1 escape from a local minimum "
+                                       f"(dwell >= {self.escapes.dwell} steps in its steepest-descent basin)",
+            "t0": "median over walkers that stayed of the step after which the loss stays <= "
+                  "L_end + basin_tol * loss_range (entry into the final basin)",
+            "alpha_early": "MSD pooled over walkers, each over its rows [0, t0_k]",
+            "alpha_late": "MSD pooled over walkers, each over its rows [t0_k, T]",
+            "alpha_whole": "trial-averaged time-averaged MSD of whole trajectories",
+            "alpha_short": f"alpha_whole's MSD fitted over lags 1..{self.params['short_lag_max']}",
+            "units": "positions in w-units, loss in loss units, time in iterations",
+        }
+        return _jsonable(out)
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    return obj
+
+
+def simulate(landscape: str | Landscape = "fractal", *, eta: float = DEFAULT_ETA, sigma: float = DEFAULT_SIGMA,
+             trials: int = DEFAULT_TRIALS, iterations: int = DEFAULT_ITERATIONS, seed: int = 0,
+             size: int = DEFAULT_SIZE, extent: float = DEFAULT_EXTENT, start: str = "same",
+             start_quantile: float = 0.8, basin_tol: float = 0.05, fit_frac: float = 0.25,
+             short_lag_max: int = 10, escape_dwell: int = 5, escape_window: int = 10,
+             landscape_kw: dict | None = None, progress: bool = False) -> ToyResult:
+    """Run the simplified SGD model and analyse it (§III.E, Fig. 8 of the paper).
+
+    Parameters
+    ----------
+    landscape : "fractal" | "random" | "convex" | Landscape
+        Built with `size`² nodes over [0, extent]² (w-units) from `seed`
+        (the random landscape shuffles and smooths the fractal of the same seed).
+    eta, sigma : learning rate η > 0 and noise scale σ ≥ 0 of
+        w_{t+1} = w_t − η∇L(w_t) + ησZ_t.
+    trials : number of walkers (independent noise streams).
+    iterations : T, SGD steps per walker.
+    start : "same" (every trial starts at one high-altitude point, as in the
+        paper) or "random" (each at its own high-altitude point); high altitude
+        = loss ≥ the `start_quantile` quantile, ≥ 10 % of the side from the edges.
+    basin_tol : final-basin tolerance as a fraction of the loss range
+        (see :func:`basin_entry`).
+    fit_frac : α is fitted over lags 1 … fit_frac · (median window length).
+
+    Analysis: per walker t0_k (:func:`basin_entry`); MSD "early" pooled over
+    rows [0, t0_k] of each walker, "late" over rows [t0_k, T] (:func:`pooled_msd`),
+    "whole" the trial-averaged MSD of whole trajectories (walkers that stayed),
+    each fitted with :func:`anodiff.fit_power_law`; "short" = the whole MSD
+    over lags 1 … short_lag_max. Gradient components of all steps, their
+    Lévy fit (when :mod:`anodiff.levy` is available), escapes from local
+    minima (:func:`escape_events`).
+    """
+    if not isinstance(landscape, Landscape):
+        if landscape not in LANDSCAPES:
+            raise InputError(f"unknown landscape {landscape!r} (use one of {', '.join(LANDSCAPES)})")
+        landscape = make_landscape(landscape, size, seed, extent=extent, **(landscape_kw or {}))
+    eta, sigma, iterations = _check_walk_params(eta, sigma, iterations)
+    trials = int(trials)
+    if trials < 1:
+        raise InputError(f"trials must be >= 1, got {trials}")
+    if start not in ("same", "random"):
+        raise InputError(f"start must be 'same' or 'random', got {start!r}")
+    if not 0 < fit_frac <= 1:
+        raise InputError(f"fit_frac must be in (0, 1], got {fit_frac}")
+    if start == "same":
+        starts = np.repeat(start_positions(landscape, 1, seed, start_quantile), trials, axis=0)
+    else:
+        starts = start_positions(landscape, trials, seed, start_quantile)
+    walks = walk(landscape, starts, iterations, eta, sigma, seed, progress=progress)
+    loss = loss_along(landscape, walks.traj)
+    tol = basin_tol * float(np.ptp(landscape.z))
+    t0w = basin_entry(loss, tol)
+    stay = ~walks.left
+    T = iterations
+    curves, fits, ranges = {}, {}, {}
+    t0 = int(np.median(t0w[stay])) if stay.any() else None
+
+    def add(name, fn, lag_max_of):
+        try:
+            lags, curve, count = fn()
+        except InputError as exc:
+            curves[name] = None
+            fits[name] = (None, str(exc), None)
+            return
+        curves[name] = (lags, curve, count)
+        lag_max = lag_max_of(lags)
+        ranges[name] = (1, lag_max)
+        fits[name] = fit_alpha(lags, curve, 1, lag_max)
+
+    if stay.any():
+        ts = t0w[stay]
+        med_early = float(np.median(ts + 1))
+        med_late = float(np.median(T + 1 - ts))
+        add("early", lambda: pooled_msd(walks.traj[stay], 0, ts + 1),
+            lambda lags: max(3, int(fit_frac * med_early)))
+        add("late", lambda: pooled_msd(walks.traj[stay], ts, T + 1),
+            lambda lags: max(3, int(fit_frac * med_late)))
+        add("whole", lambda: pooled_msd(walks.traj[stay], 0, T + 1),
+            lambda lags: max(3, int(fit_frac * (T + 1))))
+        if curves["whole"] is not None:
+            lags, curve, count = curves["whole"]
+            curves["short"] = curves["whole"]
+            ranges["short"] = (1, int(short_lag_max))
+            fits["short"] = fit_alpha(lags, curve, 1, int(short_lag_max))
+        else:
+            fits["short"] = fits["whole"]
+    else:
+        for name in ("early", "late", "whole", "short"):
+            curves[name] = None
+            fits[name] = (None, "no walker stayed on the landscape", None)
+    for name in ("early", "late"):
+        alpha, reason, fit = fits[name]
+        if alpha is not None and np.median(t0w[stay] if name == "early" else T - t0w[stay]) < 10:
+            fits[name] = (None, f"median {name} window shorter than 10 steps", None)
+    escapes = escape_events(landscape, walks.traj, dwell=escape_dwell, window=escape_window)
+    gvals = walks.grads[np.isfinite(walks.grads)] if walks.grads is not None else np.zeros(0)
+    levy, levy_reason = gradient_levy(gvals, seed=seed)
+    params = {"landscape": landscape.kind, "eta": eta, "sigma": sigma, "trials": trials,
+              "iterations": iterations, "seed": int(seed), "size": list(landscape.shape),
+              "extent": float(landscape.bounds[1] - landscape.bounds[0]), "h": float(landscape.h),
+              "start": start, "start_quantile": float(start_quantile), "basin_tol": float(basin_tol),
+              "fit_frac": float(fit_frac), "short_lag_max": int(short_lag_max),
+              "escape_dwell": int(escape_dwell), "escape_window": int(escape_window),
+              "landscape_params": landscape.params,
+              "noise": "eta*sigma*Z, Z ~ N(0, I2) per step",
+              "rng": "counter-based SplitMix64 per walker + Box-Muller (cpp/toy.hpp)"}
+    return ToyResult(landscape=landscape, walks=walks, starts=starts, loss=loss, t0_walkers=t0w, t0=t0,
+                     curves=curves, fits=fits, fit_ranges=ranges, escapes=escapes, grad_levy=levy,
+                     grad_levy_reason=levy_reason, params=_jsonable(params))
+
+
+# --------------------------------------------------------------------------- #
+# Files: DIR/results.h5 + DIR/summary.json
+# --------------------------------------------------------------------------- #
+
+def save(result: ToyResult, out_dir, max_walkers: int = 1000, max_grad_samples: int = 1_000_000) -> Path:
+    """Write ``out_dir/results.h5`` and ``out_dir/summary.json``; returns out_dir.
+
+    results.h5 (every dataset has a ``units`` attribute)::
+
+        /landscape/z              (ny, nx)  loss          attrs h, x0, y0, kind, params (JSON)
+        /walkers/start            (n, 2)    w-units
+        /walkers/exit_step        (n,)      steps, -1 = stayed on the landscape
+        /walkers/t0               (n,)      steps, entry into the final basin (-1 undefined)
+        /walkers/final_loss       (n,)      loss (NaN if left)
+        /walkers/stored           (k,)      indices of the walkers whose paths are stored
+        /walkers/traj             (k, T+1, 2) w-units (NaN after leaving)
+        /walkers/loss             (k, T+1)  loss
+        /walkers/grads            (k, T, 2) loss per w-unit
+        /msd/<name>/lags, msd, count   name in early, late, whole; attrs alpha, lag_min, lag_max, rmse
+        /gradients/samples        (m,)      loss per w-unit, gradient components of all steps (subsampled
+                                            to max_grad_samples, seeded)
+        /gradients/hist_edges, hist_counts  histogram of all components (201 bins, symmetric)
+        /escapes/walker, step, minimum_xy, minimum_loss, jump, offsets, step_lengths
+    """
+    import h5py  # noqa: PLC0415
+
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create output directory ({exc})") from None
+    w = result.walks
+    n = w.n_walkers
+    stored = np.arange(min(n, int(max_walkers)))
+    L = result.landscape
+    try:
+        with h5py.File(out / "results.h5", "w") as f:
+            def ds(path, data, units, **attrs):
+                d = f.create_dataset(path, data=data, compression="gzip" if np.size(data) > 4096 else None)
+                d.attrs["units"] = units
+                for k, v in attrs.items():
+                    d.attrs[k] = v
+                return d
+
+            f.attrs["anodiff_version"] = _version()
+            f.attrs["model"] = "w_{t+1} = w_t - eta*grad L(w_t) + eta*sigma*Z_t, Z_t ~ N(0, I2)"
+            f.attrs["params"] = json.dumps(result.params)
+            f.attrs["summary"] = json.dumps(result.summary())
+            ds("landscape/z", L.z, "loss", h=L.h, x0=L.x0, y0=L.y0, kind=L.kind,
+               params=json.dumps(_jsonable(L.params)),
+               description="z[i, j] = L(x0 + j*h, y0 + i*h); h, x0, y0 in w-units")
+            ds("walkers/start", result.starts, "w-units")
+            ds("walkers/exit_step", w.exit_step, "steps", description="row of the first position outside; -1 stayed")
+            ds("walkers/t0", result.t0_walkers, "steps", description="entry into the final basin; -1 undefined")
+            ds("walkers/final_loss", result.loss[:, -1], "loss")
+            ds("walkers/stored", stored, "index")
+            ds("walkers/traj", w.traj[stored], "w-units", description="(walker, row t = w_t, xy); NaN after leaving")
+            ds("walkers/loss", result.loss[stored], "loss")
+            if w.grads is not None:
+                ds("walkers/grads", w.grads[stored], "loss per w-unit", description="gradient used at step t")
+            for name in ("early", "late", "whole"):
+                c = result.curves.get(name)
+                if c is None:
+                    continue
+                lags, curve, count = c
+                alpha, reason, fit = result.fits[name]
+                g = f.create_group(f"msd/{name}")
+                g.attrs["alpha"] = np.nan if alpha is None else alpha
+                if fit is not None:
+                    g.attrs["lag_min"], g.attrs["lag_max"], g.attrs["rmse"] = fit.lag_min, fit.lag_max, fit.rmse
+                    g.attrs["log10_K"] = fit.log10_K
+                if reason:
+                    g.attrs["reason"] = reason
+                ds(f"msd/{name}/lags", lags, "steps")
+                ds(f"msd/{name}/msd", curve, "w-units^2")
+                ds(f"msd/{name}/count", count, "walkers", description="walkers contributing at each lag")
+            if w.grads is not None:
+                comp = w.grads[np.isfinite(w.grads)]
+                samples = comp
+                if comp.size > max_grad_samples:
+                    samples = np.random.default_rng(result.params["seed"]).choice(comp, max_grad_samples,
+                                                                                   replace=False)
+                ds("gradients/samples", samples, "loss per w-unit",
+                   description="x and y gradient components of all steps of all walkers")
+                gmax = float(np.max(np.abs(comp))) if comp.size else 1.0
+                counts, edges = np.histogram(comp, bins=201, range=(-gmax, gmax))
+                ds("gradients/hist_edges", edges, "loss per w-unit")
+                ds("gradients/hist_counts", counts, "count")
+                if result.grad_levy is not None:
+                    f["gradients"].attrs["levy"] = json.dumps(result.grad_levy)
+                else:
+                    f["gradients"].attrs["levy_reason"] = result.grad_levy_reason
+            ev = result.escapes
+            g = f.create_group("escapes")
+            g.attrs["dwell"] = ev.dwell
+            g.attrs["description"] = ("escape from a local minimum: >= dwell steps in one steepest-descent "
+                                      "basin, then a step into another basin")
+            ds("escapes/walker", ev.walker, "index")
+            ds("escapes/step", ev.step, "steps", description="row of the first position outside the basin")
+            ds("escapes/minimum_xy", ev.minimum_xy, "w-units")
+            ds("escapes/minimum_loss", ev.minimum_loss, "loss")
+            ds("escapes/jump", ev.jump, "w-units", description="|w(step) - w(step-1)|")
+            ds("escapes/offsets", ev.offsets, "steps")
+            ds("escapes/step_lengths", ev.step_lengths, "w-units",
+               description="|w(t+1) - w(t)| for t = step - 1 + offsets")
+    except OSError as exc:
+        raise InputError(f"{out / 'results.h5'}: cannot write ({exc})") from None
+    with open(out / "summary.json", "w") as fh:
+        json.dump(result.summary(), fh, indent=2, allow_nan=False)
+    return out
+
+
+def _version() -> str:
+    from . import __version__  # noqa: PLC0415
+
+    return __version__
+
+
+def compare(out_dir=None, *, seed: int = 0, progress: bool = False, **kw) -> dict:
+    """Fig. 8 comparison: the same seeds on the fractal, random and convex landscapes.
+
+    Runs :func:`simulate` for each landscape (keywords shared); with `out_dir`
+    writes ``out_dir/<landscape>/results.h5 + summary.json`` and
+    ``out_dir/summary.json`` (``{"fractal": {...}, "random": {...}, "convex": {...}}``).
+    Returns {landscape: ToyResult}.
+    """
+    results = {}
+    fractal = None
+    for kind in LANDSCAPES:
+        if kind == "fractal":
+            ls = kind
+        elif kind == "random":
+            ls = random_landscape(fractal, seed=seed, smooth=(kw.get("landscape_kw") or {}).get("smooth", 8.0))
+        else:
+            ls = kind
+        res = simulate(ls, seed=seed, progress=progress, **kw)
+        if kind == "fractal":
+            fractal = res.landscape
+        results[kind] = res
+        if out_dir is not None:
+            save(res, Path(out_dir) / kind)
+    if out_dir is not None:
+        with open(Path(out_dir) / "summary.json", "w") as fh:
+            json.dump({k: r.summary() for k, r in results.items()}, fh, indent=2, allow_nan=False)
+    return results
+
+
+def load_results(path) -> dict:
+    """Read a results.h5 (or its directory) back: {"summary": dict, "<group>/<name>": array, ...}."""
+    import h5py  # noqa: PLC0415
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "results.h5"
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    out = {}
+    with h5py.File(p, "r") as f:
+        out["summary"] = json.loads(f.attrs["summary"])
+        out["params"] = json.loads(f.attrs["params"])
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                out[name] = obj[()]
+        f.visititems(visit)
+        out["landscape/attrs"] = {k: f["landscape/z"].attrs[k] for k in ("h", "x0", "y0", "kind")}
+    return out
+
+
+def quicklook(path, fig=None):
+    """One figure of a toy run (or of a ``--landscape all`` directory): landscape + paths, MSD, gradients.
+
+    `path` is a results.h5, its directory, or a compare directory holding
+    fractal/, random/, convex/. Returns the matplotlib Figure (Fig. 8 a–c, f).
+    """
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    p = Path(path)
+    runs = [p / k for k in LANDSCAPES if (p / k / "results.h5").exists()] if p.is_dir() else []
+    if not runs:
+        runs = [p]
+    data = [load_results(r) for r in runs]
+    if fig is None:
+        fig = plt.figure(figsize=(12, 3.6 * len(data)))
+    axes = fig.subplots(len(data), 3, squeeze=False)
+    for row, d in zip(axes, data):
+        s = d["summary"]
+        a = d["landscape/attrs"]
+        z = d["landscape/z"]
+        ny, nx = z.shape
+        ext = (a["x0"], a["x0"] + (nx - 1) * a["h"], a["y0"], a["y0"] + (ny - 1) * a["h"])
+        row[0].contourf(z, levels=30, extent=ext, cmap="viridis")
+        for tr in d["walkers/traj"][:10]:
+            row[0].plot(tr[:, 0], tr[:, 1], "k-", lw=0.6)
+        row[0].set_title(f"{s['landscape']}: left {s['escaped_fraction']:.0%}")
+        row[0].set_xlabel("w1 (w-units)")
+        row[0].set_ylabel("w2 (w-units)")
+        for name, mk in (("whole", "-"), ("early", "s-"), ("late", "o-")):
+            if f"msd/{name}/msd" in d:
+                al = s.get(f"alpha_{name}")
+                lab = f"{name} α={al:.2f}" if al is not None else f"{name}"
+                row[1].loglog(d[f"msd/{name}/lags"], d[f"msd/{name}/msd"], mk, ms=2, label=lab)
+        row[1].set_xlabel("lag τ (steps)")
+        row[1].set_ylabel("MSD (w-units²)")
+        row[1].legend(fontsize=8, title=f"t0={s['t0']}")
+        if "gradients/hist_counts" in d:
+            e = d["gradients/hist_edges"]
+            c = d["gradients/hist_counts"]
+            row[2].semilogy(0.5 * (e[1:] + e[:-1]), np.maximum(c, 0.5) / c.sum(), "-")
+            ga = s.get("grad_alpha")
+            row[2].set_title("∇L components" + (f", Lévy α={ga:.2f}" if ga is not None else ""))
+            row[2].set_xlabel("∂L/∂w (loss per w-unit)")
+    fig.tight_layout()
+    return fig
