@@ -23,3 +23,7 @@ __all__ = [
     "msd_windows",
     "set_num_threads",
 ]
+
+from . import toy  # noqa: E402  (simplified SGD model: anodiff.toy.simulate, compare)
+
+__all__ += ["toy"]
