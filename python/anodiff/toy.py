@@ -264,10 +264,38 @@ def wide_minimum(z: np.ndarray, depth: float = 0.1) -> tuple[float, np.ndarray]:
     return float(mask.mean()), mask
 
 
+def catchment(z: np.ndarray, smooth: float = 16.0) -> np.ndarray:
+    """Coarse basin of attraction of the global minimum: boolean mask (ny, nx).
+
+    Nodes whose steepest descent (see :func:`basin_labels`) on the landscape
+    smoothed by a Gaussian of standard deviation `smooth` cells ends in the
+    basin that holds the global minimum of z. Fine-scale minima are ignored, so
+    this is the region from which large-scale descent leads to the wide minimum.
+    """
+    from scipy import ndimage  # noqa: PLC0415
+
+    z = np.asarray(z, dtype=np.float64)
+    ny, nx = z.shape
+    if smooth <= 0:
+        lab = basin_labels(z)
+        return lab == lab.flat[int(np.argmin(z))]
+    zs = ndimage.gaussian_filter(z, float(smooth), mode="nearest")
+    # The smoothed field varies on `smooth` cells: label it on a grid 4x coarser than that.
+    f = max(1, int(smooth // 4))
+    lab = basin_labels(zs[::f, ::f])
+    i, j = np.unravel_index(int(np.argmin(z)), z.shape)
+    coarse = lab == lab[int(round(i / f)) if int(round(i / f)) < lab.shape[0] else -1,
+                        int(round(j / f)) if int(round(j / f)) < lab.shape[1] else -1]
+    ii = np.minimum(np.rint(np.arange(ny) / f).astype(np.int64), lab.shape[0] - 1)
+    jj = np.minimum(np.rint(np.arange(nx) / f).astype(np.int64), lab.shape[1] - 1)
+    return coarse[np.ix_(ii, jj)]
+
+
 def fractal_landscape(n: int = DEFAULT_SIZE, seed: int = 0, *, method: str = "diamond-square",
                       roughness: float = 0.5, hurst: float | None = None, amplitude: float = 3.0,
                       extent: float = DEFAULT_EXTENT, select: bool = True, min_area: float = 0.03,
-                      depth: float = 0.1, max_tries: int = 200) -> Landscape:
+                      depth: float = 0.1, min_catchment: float = 0.15, catchment_smooth: float = 16.0,
+                      max_tries: int = 200) -> Landscape:
     """A fractal landscape holding a wide minimum, as in the paper.
 
     ``method="diamond-square"`` (the paper's: amplitude 3, roughness 0.5 per
@@ -276,7 +304,10 @@ def fractal_landscape(n: int = DEFAULT_SIZE, seed: int = 0, *, method: str = "di
     both methods have a similar height scale). With ``select=True`` the seeds
     seed, seed+1, … are tried until the global minimum's basin (see
     :func:`wide_minimum`, height `depth` of the range) covers at least
-    `min_area` of the grid; the seed used is in ``params["seed_used"]``.
+    `min_area` of the grid and its coarse catchment (:func:`catchment`,
+    Gaussian smoothing `catchment_smooth` cells) covers at least
+    `min_catchment`: a wide minimum reached by large-scale descent from a large
+    part of the landscape. The seed used is in ``params["seed_used"]``.
     """
     n = _check_size(n)
     extent = _check_extent(extent)
@@ -295,18 +326,22 @@ def fractal_landscape(n: int = DEFAULT_SIZE, seed: int = 0, *, method: str = "di
         else:
             z = spectral_fbm(n, hurst, seed=s, amplitude=amplitude / 3.0)
         area, _ = wide_minimum(z, depth)
-        if best is None or area > best[0]:
-            best = (area, s, z)
-        if not select or area >= min_area:
+        catch = float(catchment(z, catchment_smooth).mean()) if (select or k == 0) else 0.0
+        score = min(area / max(min_area, 1e-12), catch / max(min_catchment, 1e-12))
+        if best is None or score > best[0]:
+            best = (score, s, z, area, catch)
+        if not select or (area >= min_area and catch >= min_catchment):
             break
-    area, s, z = best
-    if select and area < min_area:  # pragma: no cover - depends on the generator's luck
-        raise InputError(f"no landscape with a wide minimum (basin area >= {min_area}) among seeds "
-                         f"{seed}..{seed + tries - 1}; largest was {area:.4f}")
+    _, s, z, area, catch = best
+    if select and not (area >= min_area and catch >= min_catchment):  # pragma: no cover
+        raise InputError(f"no landscape with a wide minimum (basin area >= {min_area}, catchment >= "
+                         f"{min_catchment}) among seeds {seed}..{seed + tries - 1}")
     z = z - z.min()
     params = {"method": method, "seed": int(seed), "seed_used": s, "n": n, "extent": extent,
               "amplitude": float(amplitude), "roughness": float(roughness), "hurst": float(hurst),
-              "wide_min_area": area, "wide_min_depth": float(depth), "min_area": float(min_area)}
+              "wide_min_area": area, "wide_min_depth": float(depth), "min_area": float(min_area),
+              "catchment_area": catch, "min_catchment": float(min_catchment),
+              "catchment_smooth": float(catchment_smooth)}
     return Landscape(z, h=extent / (n - 1), kind="fractal", params=params)
 
 
@@ -424,12 +459,14 @@ def _check_starts(landscape: Landscape, starts) -> np.ndarray:
 
 
 def start_positions(landscape: Landscape, n: int, seed: int = 0, quantile: float = 0.8,
-                    margin: float = 0.1) -> np.ndarray:
+                    margin: float = 0.1, region: np.ndarray | None = None) -> np.ndarray:
     """(n, 2) random start points at "high altitude", as in the paper.
 
-    Nodes are drawn uniformly (seeded) among those whose loss is at least the
-    `quantile` of all values and that lie at least `margin` (fraction of the
-    side) away from the edges.
+    Nodes are drawn uniformly (seeded) among those that lie at least `margin`
+    (fraction of the side) away from the edges, inside `region` (boolean mask
+    of the grid, e.g. :func:`catchment`; default everywhere), and whose loss
+    is at least the `quantile` of all values of the landscape (if fewer than 10
+    nodes qualify: the `quantile` of the candidate nodes' values).
     """
     if not 0 <= quantile < 1:
         raise InputError(f"start quantile must be in [0, 1), got {quantile}")
@@ -437,12 +474,22 @@ def start_positions(landscape: Landscape, n: int, seed: int = 0, quantile: float
         raise InputError(f"start margin must be in [0, 0.5), got {margin}")
     ny, nx = landscape.shape
     mi, mj = int(margin * (ny - 1)), int(margin * (nx - 1))
-    inner = landscape.z[mi:ny - mi, mj:nx - mj]
-    ii, jj = np.nonzero(inner >= np.quantile(inner, quantile))
+    cand = np.zeros((ny, nx), dtype=bool)
+    cand[mi:ny - mi, mj:nx - mj] = True
+    if region is not None:
+        region = np.asarray(region, dtype=bool)
+        if region.shape != (ny, nx):
+            raise InputError(f"start region must have the grid's shape {(ny, nx)}, got {region.shape}")
+        if (cand & region).any():
+            cand &= region
+    z = landscape.z
+    ii, jj = np.nonzero(cand & (z >= np.quantile(z, quantile)))
+    if ii.size < 10:
+        ii, jj = np.nonzero(cand & (z >= np.quantile(z[cand], quantile)))
     rng = np.random.default_rng([int(seed), 0x5747])
     pick = rng.integers(0, ii.size, int(n))
-    x = landscape.x0 + (jj[pick] + mj) * landscape.h
-    y = landscape.y0 + (ii[pick] + mi) * landscape.h
+    x = landscape.x0 + jj[pick] * landscape.h
+    y = landscape.y0 + ii[pick] * landscape.h
     return np.stack([x, y], axis=1)
 
 
@@ -879,7 +926,8 @@ def _jsonable(obj):
 def simulate(landscape: str | Landscape = "fractal", *, eta: float = DEFAULT_ETA, sigma: float = DEFAULT_SIGMA,
              trials: int = DEFAULT_TRIALS, iterations: int = DEFAULT_ITERATIONS, seed: int = 0,
              size: int = DEFAULT_SIZE, extent: float = DEFAULT_EXTENT, start: str = "same",
-             start_quantile: float = 0.8, basin_tol: float = 0.05, fit_frac: float = 0.25,
+             start_quantile: float = 0.8, start_in_catchment: bool = True,
+             catchment_smooth: float = 16.0, basin_tol: float = 0.05, fit_frac: float = 0.25,
              short_lag_max: int = 10, escape_dwell: int = 5, escape_window: int = 10,
              landscape_kw: dict | None = None, progress: bool = False) -> ToyResult:
     """Run the simplified SGD model and analyse it (§III.E, Fig. 8 of the paper).
@@ -895,7 +943,10 @@ def simulate(landscape: str | Landscape = "fractal", *, eta: float = DEFAULT_ETA
     iterations : T, SGD steps per walker.
     start : "same" (every trial starts at one high-altitude point, as in the
         paper) or "random" (each at its own high-altitude point); high altitude
-        = loss ≥ the `start_quantile` quantile, ≥ 10 % of the side from the edges.
+        = loss ≥ the `start_quantile` quantile, ≥ 10 % of the side from the edges,
+        and (``start_in_catchment``) inside the coarse catchment of the global
+        minimum (:func:`catchment`), so that the walk is a descent from a
+        high-altitude point towards the wide minimum, as in Fig. 8a.
     basin_tol : final-basin tolerance as a fraction of the loss range
         (see :func:`basin_entry`).
     fit_frac : α is fitted over lags 1 … fit_frac · (median window length).
@@ -920,10 +971,11 @@ def simulate(landscape: str | Landscape = "fractal", *, eta: float = DEFAULT_ETA
         raise InputError(f"start must be 'same' or 'random', got {start!r}")
     if not 0 < fit_frac <= 1:
         raise InputError(f"fit_frac must be in (0, 1], got {fit_frac}")
+    region = catchment(landscape.z, catchment_smooth) if start_in_catchment else None
     if start == "same":
-        starts = np.repeat(start_positions(landscape, 1, seed, start_quantile), trials, axis=0)
+        starts = np.repeat(start_positions(landscape, 1, seed, start_quantile, region=region), trials, axis=0)
     else:
-        starts = start_positions(landscape, trials, seed, start_quantile)
+        starts = start_positions(landscape, trials, seed, start_quantile, region=region)
     walks = walk(landscape, starts, iterations, eta, sigma, seed, progress=progress)
     loss = loss_along(landscape, walks.traj)
     tol = basin_tol * float(np.ptp(landscape.z))
@@ -976,7 +1028,8 @@ def simulate(landscape: str | Landscape = "fractal", *, eta: float = DEFAULT_ETA
     params = {"landscape": landscape.kind, "eta": eta, "sigma": sigma, "trials": trials,
               "iterations": iterations, "seed": int(seed), "size": list(landscape.shape),
               "extent": float(landscape.bounds[1] - landscape.bounds[0]), "h": float(landscape.h),
-              "start": start, "start_quantile": float(start_quantile), "basin_tol": float(basin_tol),
+              "start": start, "start_quantile": float(start_quantile),
+              "start_in_catchment": bool(start_in_catchment), "catchment_smooth": float(catchment_smooth), "basin_tol": float(basin_tol),
               "fit_frac": float(fit_frac), "short_lag_max": int(short_lag_max),
               "escape_dwell": int(escape_dwell), "escape_window": int(escape_window),
               "landscape_params": landscape.params,
