@@ -173,7 +173,7 @@ def _spectral_hurst(surfaces):
 
 @pytest.mark.parametrize("hurst", [0.3, 0.5, 0.8])
 def test_spectral_fbm_gives_back_its_hurst_exponent(hurst, seed):
-    surfaces = [toy.spectral_fbm(257, hurst, seed=seed + k) for k in range(6)]
+    surfaces = [toy.spectral_fbm(257, hurst, seed=seed + k) for k in range(12)]
     assert surfaces[0].shape == (257, 257)
     assert surfaces[0].std() == pytest.approx(1.0)
     assert _spectral_hurst(surfaces) == pytest.approx(hurst, abs=0.05)
@@ -215,7 +215,9 @@ def test_convex_is_a_paraboloid():
 # The model's physics (Fig. 8)
 # --------------------------------------------------------------------------- #
 
-FRACTAL_SEEDS = [0, 4, 8, 12]
+# Seeds that select four different landscapes (seed_used 4, 6, 8, 24). Per landscape α_early > 1
+# holds on 7 of the 12 landscapes of seeds 0, 2, …, 22 (see the slow test), so the claim is on the mean.
+FRACTAL_SEEDS = [0, 6, 8, 14]
 
 
 @pytest.fixture(scope="module")
@@ -235,6 +237,15 @@ def test_fractal_superdiffusive_before_t0_subdiffusive_after(fractal_runs):
         assert 0 < s["t0"] < r.walks.iterations
         # they end low: in the wide minimum, not stuck half way up
         assert s["final_loss_median"] < 0.25 * s["loss_range"]
+
+
+@pytest.mark.slow
+def test_fractal_super_then_sub_over_many_landscapes():
+    runs = [toy.simulate("fractal", seed=s).summary() for s in range(0, 24, 2)]
+    early = np.array([r["alpha_early"] for r in runs], dtype=float)
+    late = np.array([r["alpha_late"] for r in runs], dtype=float)
+    print("alpha_early", early.round(2), "alpha_late", late.round(2))
+    assert np.mean(early) > 1.0 and np.all(late < 1.0)
 
 
 def test_random_landscape_traps_and_is_subdiffusive():

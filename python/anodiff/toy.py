@@ -293,8 +293,8 @@ def catchment(z: np.ndarray, smooth: float = 16.0) -> np.ndarray:
 
 def fractal_landscape(n: int = DEFAULT_SIZE, seed: int = 0, *, method: str = "diamond-square",
                       roughness: float = 0.5, hurst: float | None = None, amplitude: float = 3.0,
-                      extent: float = DEFAULT_EXTENT, select: bool = True, min_area: float = 0.03,
-                      depth: float = 0.1, min_catchment: float = 0.15, catchment_smooth: float = 16.0,
+                      extent: float = DEFAULT_EXTENT, select: bool = True, min_area: float = 0.01,
+                      depth: float = 0.1, min_catchment: float = 0.1, catchment_smooth: float = 16.0,
                       max_tries: int = 200) -> Landscape:
     """A fractal landscape holding a wide minimum, as in the paper.
 
