@@ -50,28 +50,24 @@ namespace {
 
 using CArrayF64 = py::array_t<double, py::array::c_style>;
 
-void toy_gradient_grid_py(CArrayF64 z, double h, CArrayF64 gx, CArrayF64 gy, int n_threads) {
+void toy_gradient_grid_py(CArrayF64 z, double h, CArrayF64 grad, int n_threads) {
     if (z.ndim() != 2) throw std::invalid_argument("z must be 2-D (ny, nx)");
     const std::int64_t ny = z.shape(0), nx = z.shape(1);
-    for (auto* a : {&gx, &gy})
-        if (a->ndim() != 2 || a->shape(0) != ny || a->shape(1) != nx)
-            throw std::invalid_argument("gx, gy must have the shape of z");
+    if (grad.ndim() != 3 || grad.shape(0) != ny || grad.shape(1) != nx || grad.shape(2) != 2)
+        throw std::invalid_argument("grad must have shape (ny, nx, 2)");
     if (!(h > 0)) throw std::invalid_argument("h must be positive");
     const double* zp = z.data();
-    double* gxp = gx.mutable_data();
-    double* gyp = gy.mutable_data();
+    double* gp = grad.mutable_data();
     const int threads = resolve_threads(n_threads);
     py::gil_scoped_release release;
-    anodiff::toy_gradient_grid(zp, ny, nx, h, gxp, gyp, threads);
+    anodiff::toy_gradient_grid(zp, ny, nx, h, gp, threads);
 }
 
-void toy_walk_py(CArrayF64 gx, CArrayF64 gy, double h, double x0, double y0, CArrayF64 starts,
-                 std::int64_t n_steps, double eta, double sigma, std::uint64_t seed,
-                 std::uint64_t walker_offset, CArrayF64 traj, py::object grads_obj,
-                 py::array_t<std::int64_t, py::array::c_style> exit_step, int n_threads) {
-    if (gx.ndim() != 2 || gy.ndim() != 2 || gx.shape(0) != gy.shape(0) || gx.shape(1) != gy.shape(1))
-        throw std::invalid_argument("gx, gy must be 2-D arrays of the same shape");
-    const std::int64_t ny = gx.shape(0), nx = gx.shape(1);
+void toy_walk_py(CArrayF64 grad, double h, double x0, double y0, CArrayF64 starts, std::int64_t n_steps,
+                 double eta, double sigma, std::uint64_t seed, std::uint64_t walker_offset, CArrayF64 traj,
+                 py::object grads_obj, py::array_t<std::int64_t, py::array::c_style> exit_step, int n_threads) {
+    if (grad.ndim() != 3 || grad.shape(2) != 2) throw std::invalid_argument("grad must have shape (ny, nx, 2)");
+    const std::int64_t ny = grad.shape(0), nx = grad.shape(1);
     if (ny < 2 || nx < 2) throw std::invalid_argument("the grid needs at least 2 x 2 nodes");
     if (starts.ndim() != 2 || starts.shape(1) != 2) throw std::invalid_argument("starts must be (n_walkers, 2)");
     const std::int64_t n = starts.shape(0);
@@ -90,14 +86,13 @@ void toy_walk_py(CArrayF64 gx, CArrayF64 gy, double h, double x0, double y0, CAr
             throw std::invalid_argument("grads must be (n_walkers, n_steps, 2)");
         grads_ptr = grads.mutable_data();
     }
-    const double* gxp = gx.data();
-    const double* gyp = gy.data();
+    const double* gp = grad.data();
     const double* sp = starts.data();
     double* tp = traj.mutable_data();
     std::int64_t* ep = exit_step.mutable_data();
     const int threads = resolve_threads(n_threads);
     py::gil_scoped_release release;
-    anodiff::toy_walk(gxp, gyp, ny, nx, h, x0, y0, sp, n, n_steps, eta, sigma, seed, walker_offset, tp,
+    anodiff::toy_walk(gp, ny, nx, h, x0, y0, sp, n, n_steps, eta, sigma, seed, walker_offset, tp,
                       grads_ptr, ep, threads);
 }
 
@@ -117,9 +112,9 @@ PYBIND11_MODULE(_core, m) {
           "Add a (T, n) float64 block's centred autocorrelation and squares to acf, sumsq.");
     // --- toy ---
     m.def("toy_gradient_grid", &toy_gradient_grid_py, py::arg("z").noconvert(), py::arg("h"),
-          py::arg("gx").noconvert(), py::arg("gy").noconvert(), py::arg("n_threads") = 0,
-          "Central-difference gradient (numpy.gradient convention) of a float64 grid z into gx, gy.");
-    m.def("toy_walk", &toy_walk_py, py::arg("gx").noconvert(), py::arg("gy").noconvert(), py::arg("h"),
+          py::arg("grad").noconvert(), py::arg("n_threads") = 0,
+          "Central-difference gradient (numpy.gradient convention) of a float64 grid z into grad (ny, nx, 2).");
+    m.def("toy_walk", &toy_walk_py, py::arg("grad").noconvert(), py::arg("h"),
           py::arg("x0"), py::arg("y0"), py::arg("starts").noconvert(), py::arg("n_steps"), py::arg("eta"),
           py::arg("sigma"), py::arg("seed"), py::arg("walker_offset"), py::arg("traj").noconvert(),
           py::arg("grads"), py::arg("exit_step").noconvert(), py::arg("n_threads") = 0,

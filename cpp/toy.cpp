@@ -8,61 +8,98 @@
 
 namespace anodiff {
 
-void toy_gradient_grid(const double* z, std::int64_t ny, std::int64_t nx, double h, double* gx, double* gy,
+void toy_gradient_grid(const double* z, std::int64_t ny, std::int64_t nx, double h, double* grad,
                        int n_threads) {
     parallel_for_chunks(n_threads, ny, [&](int, std::int64_t i0, std::int64_t i1) {
         for (std::int64_t i = i0; i < i1; ++i)
-            for (std::int64_t j = 0; j < nx; ++j)
-                toy::node_gradient(z, ny, nx, h, i, j, gx + i * nx + j, gy + i * nx + j);
+            for (std::int64_t j = 0; j < nx; ++j) {
+                double* g = grad + (i * nx + j) * 2;
+                toy::node_gradient(z, ny, nx, h, i, j, g, g + 1);
+            }
     });
 }
 
-void toy_walk(const double* gx, const double* gy, std::int64_t ny, std::int64_t nx, double h, double x0,
-              double y0, const double* starts, std::int64_t n_walkers, std::int64_t n_steps, double eta,
-              double sigma, std::uint64_t seed, std::uint64_t walker_offset, double* traj, double* grads,
-              std::int64_t* exit_step, int n_threads) {
+namespace {
+
+constexpr std::int64_t kBlock = 32;  // walkers advanced together by one thread
+
+// Walkers [k0, k1), k1 - k0 <= kBlock.
+void walk_block(const double* grad, std::int64_t ny, std::int64_t nx, double h, double x0, double y0,
+                const double* starts, std::int64_t k0, std::int64_t k1, std::int64_t n_steps, double eta,
+                double sigma, std::uint64_t seed, std::uint64_t walker_offset, double* traj, double* grads,
+                std::int64_t* exit_step) {
     const double nan = std::numeric_limits<double>::quiet_NaN();
-    // Small contiguous chunks balance walkers that stop early.
-    const std::int64_t block = 16;
-    const std::int64_t n_blocks = (n_walkers + block - 1) / block;
-    parallel_for_chunks(n_threads, n_blocks, [&](int, std::int64_t b0, std::int64_t b1) {
-        const std::int64_t k_end = b1 * block < n_walkers ? b1 * block : n_walkers;
-        for (std::int64_t k = b0 * block; k < k_end; ++k) {
-            const std::uint64_t key = toy::walker_key(seed, walker_offset + static_cast<std::uint64_t>(k));
-            double* w = traj + k * (n_steps + 1) * 2;
-            double* g = grads ? grads + k * n_steps * 2 : nullptr;
-            double x = starts[2 * k], y = starts[2 * k + 1];
-            w[0] = x;
-            w[1] = y;
-            std::int64_t exited = -1;
-            std::int64_t t = 0;
-            for (; t < n_steps; ++t) {
-                double z0, z1, gxv, gyv;
-                toy::normal_pair(key, static_cast<std::uint64_t>(t), &z0, &z1);
-                if (!toy::sgd_step(gx, gy, ny, nx, h, x0, y0, eta, sigma, z0, z1, &x, &y, &gxv, &gyv)) {
-                    exited = t;  // only when the start itself lies outside
-                    break;
-                }
-                w[2 * (t + 1)] = x;
-                w[2 * (t + 1) + 1] = y;
-                if (g) {
-                    g[2 * t] = gxv;
-                    g[2 * t + 1] = gyv;
-                }
-                std::int64_t ci, cj;
-                double fy, fx;
-                if (!toy::locate(x, y, ny, nx, h, x0, y0, &ci, &cj, &fy, &fx)) {
-                    exited = t + 1;
-                    ++t;
-                    break;
-                }
+    const std::int64_t m = k1 - k0;
+    std::uint64_t key[kBlock];
+    double x[kBlock], y[kBlock];
+    bool active[kBlock];
+    std::int64_t n_active = 0;
+    for (std::int64_t b = 0; b < m; ++b) {
+        const std::int64_t k = k0 + b;
+        key[b] = toy::walker_key(seed, walker_offset + static_cast<std::uint64_t>(k));
+        x[b] = starts[2 * k];
+        y[b] = starts[2 * k + 1];
+        double* w = traj + k * (n_steps + 1) * 2;
+        w[0] = x[b];
+        w[1] = y[b];
+        exit_step[k] = -1;
+        std::int64_t ci, cj;
+        double fy, fx;
+        active[b] = toy::locate(x[b], y[b], ny, nx, h, x0, y0, &ci, &cj, &fy, &fx);
+        if (active[b]) ++n_active;
+        else exit_step[k] = 0;
+    }
+    for (std::int64_t t = 0; t < n_steps && n_active > 0; ++t) {
+        for (std::int64_t b = 0; b < m; ++b) {
+            if (!active[b]) continue;
+            const std::int64_t k = k0 + b;
+            double z0, z1, gxv, gyv;
+            toy::normal_pair(key[b], static_cast<std::uint64_t>(t), &z0, &z1);
+            toy::sgd_step(grad, ny, nx, h, x0, y0, eta, sigma, z0, z1, &x[b], &y[b], &gxv, &gyv);
+            double* w = traj + (k * (n_steps + 1) + t + 1) * 2;
+            w[0] = x[b];
+            w[1] = y[b];
+            if (grads) {
+                double* g = grads + (k * n_steps + t) * 2;
+                g[0] = gxv;
+                g[1] = gyv;
             }
-            for (std::int64_t r = (exited < 0 ? n_steps + 1 : exited + 1); r <= n_steps; ++r)
-                w[2 * r] = w[2 * r + 1] = nan;
-            if (g)
-                for (std::int64_t s = (exited < 0 ? n_steps : exited); s < n_steps; ++s)
-                    g[2 * s] = g[2 * s + 1] = nan;
-            exit_step[k] = exited;
+            std::int64_t ci, cj;
+            double fy, fx;
+            if (!toy::locate(x[b], y[b], ny, nx, h, x0, y0, &ci, &cj, &fy, &fx)) {
+                active[b] = false;
+                --n_active;
+                exit_step[k] = t + 1;
+            }
+        }
+    }
+    // NaN after the exit row (rows of walkers that stayed are all written).
+    for (std::int64_t b = 0; b < m; ++b) {
+        const std::int64_t k = k0 + b;
+        const std::int64_t e = exit_step[k];
+        if (e < 0) continue;
+        double* w = traj + k * (n_steps + 1) * 2;
+        for (std::int64_t r = e + 1; r <= n_steps; ++r) w[2 * r] = w[2 * r + 1] = nan;
+        if (grads) {
+            double* g = grads + k * n_steps * 2;
+            for (std::int64_t s = e; s < n_steps; ++s) g[2 * s] = g[2 * s + 1] = nan;
+        }
+    }
+}
+
+}  // namespace
+
+void toy_walk(const double* grad, std::int64_t ny, std::int64_t nx, double h, double x0, double y0,
+              const double* starts, std::int64_t n_walkers, std::int64_t n_steps, double eta, double sigma,
+              std::uint64_t seed, std::uint64_t walker_offset, double* traj, double* grads,
+              std::int64_t* exit_step, int n_threads) {
+    const std::int64_t n_blocks = (n_walkers + kBlock - 1) / kBlock;
+    parallel_for_chunks(n_threads, n_blocks, [&](int, std::int64_t b0, std::int64_t b1) {
+        for (std::int64_t blk = b0; blk < b1; ++blk) {
+            const std::int64_t k0 = blk * kBlock;
+            const std::int64_t k1 = k0 + kBlock < n_walkers ? k0 + kBlock : n_walkers;
+            walk_block(grad, ny, nx, h, x0, y0, starts, k0, k1, n_steps, eta, sigma, seed, walker_offset, traj,
+                       grads, exit_step);
         }
     });
 }

@@ -109,18 +109,32 @@ ANODIFF_HD double bilinear(const double* f, std::int64_t nx, std::int64_t i, std
     return top + fy * (bot - top);
 }
 
-// One SGD step w <- w - eta * g + eta * sigma * (g0, g1). Returns false (and
-// leaves *x, *y untouched) when w lies outside the landscape; otherwise writes
-// the interpolated gradient to *gx, *gy and the new position to *x, *y (which
-// may lie outside: the caller stops the walker at its next step).
-ANODIFF_HD bool sgd_step(const double* gxf, const double* gyf, std::int64_t ny, std::int64_t nx, double h,
-                         double x0, double y0, double eta, double sigma, double g0, double g1, double* x,
-                         double* y, double* gx, double* gy) {
+// Same for an interleaved 2-component field g[(i * nx + j) * 2 + c] (the
+// gradient: c = 0 for d/dx, 1 for d/dy; both components share cache lines).
+ANODIFF_HD void bilinear2(const double* g, std::int64_t nx, std::int64_t i, std::int64_t j, double fy,
+                          double fx, double* gx, double* gy) {
+    const double* r0 = g + (i * nx + j) * 2;
+    const double* r1 = r0 + nx * 2;
+    const double tx = r0[0] + fx * (r0[2] - r0[0]);
+    const double ty = r0[1] + fx * (r0[3] - r0[1]);
+    const double bx = r1[0] + fx * (r1[2] - r1[0]);
+    const double by = r1[1] + fx * (r1[3] - r1[1]);
+    *gx = tx + fy * (bx - tx);
+    *gy = ty + fy * (by - ty);
+}
+
+// One SGD step w <- w - eta * g + eta * sigma * (g0, g1) on the interleaved
+// gradient field `grad` (ny x nx x 2). Returns false (and leaves *x, *y
+// untouched) when w lies outside the landscape; otherwise writes the
+// interpolated gradient to *gx, *gy and the new position to *x, *y (which may
+// lie outside: the caller stops the walker there).
+ANODIFF_HD bool sgd_step(const double* grad, std::int64_t ny, std::int64_t nx, double h, double x0, double y0,
+                         double eta, double sigma, double g0, double g1, double* x, double* y, double* gx,
+                         double* gy) {
     std::int64_t i, j;
     double fy, fx;
     if (!locate(*x, *y, ny, nx, h, x0, y0, &i, &j, &fy, &fx)) return false;
-    *gx = bilinear(gxf, nx, i, j, fy, fx);
-    *gy = bilinear(gyf, nx, i, j, fy, fx);
+    bilinear2(grad, nx, i, j, fy, fx, gx, gy);
     *x = *x - eta * *gx + eta * sigma * g0;
     *y = *y - eta * *gy + eta * sigma * g1;
     return true;
@@ -128,12 +142,13 @@ ANODIFF_HD bool sgd_step(const double* gxf, const double* gyf, std::int64_t ny, 
 
 }  // namespace toy
 
-// Central-difference gradient of the whole grid: gx, gy (ny x nx) from z.
-void toy_gradient_grid(const double* z, std::int64_t ny, std::int64_t nx, double h, double* gx, double* gy,
+// Central-difference gradient of the whole grid, interleaved:
+// grad[(i * nx + j) * 2 + 0] = dL/dx, [.. + 1] = dL/dy at node (i, j).
+void toy_gradient_grid(const double* z, std::int64_t ny, std::int64_t nx, double h, double* grad,
                        int n_threads);
 
-// Runs n_walkers independent walkers for n_steps SGD steps on the gradient
-// fields gx, gy (from toy_gradient_grid). Walker k (global index
+// Runs n_walkers independent walkers for n_steps SGD steps on the
+// interleaved gradient field `grad` (from toy_gradient_grid). Walker k (global index
 // walker_offset + k for the random stream) starts at starts[2k], starts[2k+1].
 // Outputs, row-major:
 //   traj  (n_walkers, n_steps + 1, 2): w_0 … w_T; a walker whose step t takes
@@ -141,8 +156,10 @@ void toy_gradient_grid(const double* z, std::int64_t ny, std::int64_t nx, double
 //   grads (n_walkers, n_steps, 2): the gradient used at step t (NaN once
 //         stopped); may be null;
 //   exit_step (n_walkers,): the row at which the walker left, -1 if it stayed.
-// Threads over walkers; results do not depend on n_threads.
-void toy_walk(const double* gx, const double* gy, std::int64_t ny, std::int64_t nx, double h, double x0,
+// Threads over blocks of walkers; inside a block all walkers advance one
+// step at a time, so that their (independent) grid reads overlap in memory.
+// Results do not depend on n_threads.
+void toy_walk(const double* grad, std::int64_t ny, std::int64_t nx, double h, double x0,
               double y0, const double* starts, std::int64_t n_walkers, std::int64_t n_steps, double eta,
               double sigma, std::uint64_t seed, std::uint64_t walker_offset, double* traj, double* grads,
               std::int64_t* exit_step, int n_threads);

@@ -110,11 +110,10 @@ class Landscape:
             from . import _core  # noqa: PLC0415
             from ._config import get_num_threads  # noqa: PLC0415
 
-            gx = np.empty_like(self.z)
-            gy = np.empty_like(self.z)
-            _core.toy_gradient_grid(self.z, float(self.h), gx, gy, get_num_threads())
-            self._grad = (gx, gy)
-        return self._grad
+            g = np.empty(self.z.shape + (2,), dtype=np.float64)
+            _core.toy_gradient_grid(self.z, float(self.h), g, get_num_threads())
+            self._grad = g
+        return self._grad[..., 0], self._grad[..., 1]
 
     def contains(self, xy) -> np.ndarray:
         """True where the points (..., 2) lie inside the landscape (bounds included)."""
@@ -509,7 +508,8 @@ def walk(landscape: Landscape, starts, iterations: int = DEFAULT_ITERATIONS, eta
     eta, sigma, iterations = _check_walk_params(eta, sigma, iterations)
     starts = _check_starts(landscape, starts)
     n = starts.shape[0]
-    gx, gy = landscape.gradient_grid()
+    landscape.gradient_grid()
+    grad = landscape._grad  # (ny, nx, 2) interleaved
     traj = np.empty((n, iterations + 1, 2), dtype=np.float64)
     grads = np.empty((n, iterations, 2), dtype=np.float64) if record_grads else None
     exit_step = np.empty(n, dtype=np.int64)
@@ -523,7 +523,7 @@ def walk(landscape: Landscape, starts, iterations: int = DEFAULT_ITERATIONS, eta
         pieces = tqdm(list(pieces), desc="toy walkers", unit="chunk")
     threads = get_num_threads()
     for a, b in pieces:
-        _core.toy_walk(gx, gy, float(landscape.h), float(landscape.x0), float(landscape.y0), starts[a:b],
+        _core.toy_walk(grad, float(landscape.h), float(landscape.x0), float(landscape.y0), starts[a:b],
                        iterations, eta, sigma, seed64, int(walker_offset) + a, traj[a:b],
                        None if grads is None else grads[a:b], exit_step[a:b], threads)
     return Walks(traj=traj, grads=grads, exit_step=exit_step, eta=eta, sigma=sigma, seed=int(seed))
