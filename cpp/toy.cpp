@@ -50,6 +50,20 @@ void walk_block(const double* grad, std::int64_t ny, std::int64_t nx, double h, 
         else exit_step[k] = 0;
     }
     for (std::int64_t t = 0; t < n_steps && n_active > 0; ++t) {
+#if defined(__GNUC__)
+        // Ask for every walker's cell before stepping any: the reads overlap.
+        for (std::int64_t b = 0; b < m; ++b) {
+            std::int64_t ci, cj;
+            double fy, fx;
+            if (active[b] && toy::locate(x[b], y[b], ny, nx, h, x0, y0, &ci, &cj, &fy, &fx)) {
+                const double* r0 = grad + (ci * nx + cj) * 2;
+                __builtin_prefetch(r0);
+                __builtin_prefetch(r0 + 3);
+                __builtin_prefetch(r0 + nx * 2);
+                __builtin_prefetch(r0 + nx * 2 + 3);
+            }
+        }
+#endif
         for (std::int64_t b = 0; b < m; ++b) {
             if (!active[b]) continue;
             const std::int64_t k = k0 + b;
