@@ -9,8 +9,8 @@ on a landscape L given on a square grid. Units:
 * **w-units** (positions): node (i, j) of the grid sits at
   ``x = x0 + j·h, y = y0 + i·h`` (row i = y, column j = x), so a grid of
   n × n nodes covers ``[x0, x0 + (n−1)h]²``. By default the landscape covers
-  the unit square ``[0, 1]²`` (``extent = 1``, h = 1/(n−1); the paper's
-  1025 × 1025 grid has h = 1/1024). See :data:`DEFAULT_EXTENT`.
+  ``[0, 4]²`` (``extent = 4``, h = 4/(n−1); on the paper's 1025 × 1025 grid
+  h = 1/256). Why 4: see :data:`DEFAULT_EXTENT`.
 * **loss units** (heights): as generated (the paper's diamond-square
   landscapes start with displacement amplitude 3).
 * ∇L: central differences on the grid nodes (``numpy.gradient`` / MATLAB
