@@ -850,6 +850,8 @@ class ToyResult:
     escapes: EscapeEvents
     grad_levy: dict | None
     grad_levy_reason: str | None
+    grad_levy_early: dict | None
+    grad_levy_early_reason: str | None
     params: dict
 
     def summary(self) -> dict:
@@ -891,6 +893,12 @@ class ToyResult:
         else:
             out["grad_alpha"] = None
             reasons["grad_alpha"] = self.grad_levy_reason
+        if self.grad_levy_early is not None:
+            out["grad_alpha_early"] = self.grad_levy_early["alpha"]
+            out["grad_levy_early"] = self.grad_levy_early
+        else:
+            out["grad_alpha_early"] = None
+            reasons["grad_alpha_early"] = self.grad_levy_early_reason
         out["params"] = self.params
         out["reasons"] = reasons
         out["definitions"] = {
@@ -903,6 +911,9 @@ class ToyResult:
             "alpha_late": "MSD pooled over walkers, each over its rows [t0_k, T]",
             "alpha_whole": "trial-averaged time-averaged MSD of whole trajectories",
             "alpha_short": f"alpha_whole's MSD fitted over lags 1..{self.params['short_lag_max']}",
+            "grad_alpha": "symmetric Levy alpha-stable fit of the x and y gradient components of all steps "
+                          "(at most 20000 values, seeded subsample)",
+            "grad_alpha_early": "the same for the steps before each walker's t0_k",
             "units": "positions in w-units, loss in loss units, time in iterations",
         }
         return _jsonable(out)
@@ -1025,6 +1036,13 @@ def simulate(landscape: str | Landscape = "fractal", *, eta: float = DEFAULT_ETA
     escapes = escape_events(landscape, walks.traj, dwell=escape_dwell, window=escape_window)
     gvals = walks.grads[np.isfinite(walks.grads)] if walks.grads is not None else np.zeros(0)
     levy, levy_reason = gradient_levy(gvals, seed=seed)
+    if walks.grads is not None:
+        before = np.arange(iterations)[None, :] < t0w[:, None]
+        gearly = walks.grads[before]
+        gearly = gearly[np.isfinite(gearly)]
+    else:
+        gearly = np.zeros(0)
+    levy_early, levy_early_reason = gradient_levy(gearly, seed=seed)
     params = {"landscape": landscape.kind, "eta": eta, "sigma": sigma, "trials": trials,
               "iterations": iterations, "seed": int(seed), "size": list(landscape.shape),
               "extent": float(landscape.bounds[1] - landscape.bounds[0]), "h": float(landscape.h),
@@ -1037,7 +1055,8 @@ def simulate(landscape: str | Landscape = "fractal", *, eta: float = DEFAULT_ETA
               "rng": "counter-based SplitMix64 per walker + Box-Muller (cpp/toy.hpp)"}
     return ToyResult(landscape=landscape, walks=walks, starts=starts, loss=loss, t0_walkers=t0w, t0=t0,
                      curves=curves, fits=fits, fit_ranges=ranges, escapes=escapes, grad_levy=levy,
-                     grad_levy_reason=levy_reason, params=_jsonable(params))
+                     grad_levy_reason=levy_reason, grad_levy_early=levy_early,
+                     grad_levy_early_reason=levy_early_reason, params=_jsonable(params))
 
 
 # --------------------------------------------------------------------------- #
