@@ -24,10 +24,10 @@ namespace {
 constexpr std::int64_t kBlock = 32;  // walkers advanced together by one thread
 
 // Walkers [k0, k1), k1 - k0 <= kBlock.
-void walk_block(const double* grad, std::int64_t ny, std::int64_t nx, double h, double x0, double y0,
+void walk_block(const double* grad, const double* z, std::int64_t ny, std::int64_t nx, double h, double x0, double y0,
                 const double* starts, std::int64_t k0, std::int64_t k1, std::int64_t n_steps, double eta,
                 double sigma, std::uint64_t seed, std::uint64_t walker_offset, double* traj, double* grads,
-                std::int64_t* exit_step) {
+                double* loss, std::int64_t* exit_step) {
     const double nan = std::numeric_limits<double>::quiet_NaN();
     const std::int64_t m = k1 - k0;
     std::uint64_t key[kBlock];
@@ -48,6 +48,7 @@ void walk_block(const double* grad, std::int64_t ny, std::int64_t nx, double h, 
         active[b] = toy::locate(x[b], y[b], ny, nx, h, x0, y0, &ci, &cj, &fy, &fx);
         if (active[b]) ++n_active;
         else exit_step[k] = 0;
+        if (loss) loss[k * (n_steps + 1)] = active[b] ? toy::bilinear(z, nx, ci, cj, fy, fx) : nan;
     }
     for (std::int64_t t = 0; t < n_steps && n_active > 0; ++t) {
 #if defined(__GNUC__)
@@ -84,6 +85,9 @@ void walk_block(const double* grad, std::int64_t ny, std::int64_t nx, double h, 
                 active[b] = false;
                 --n_active;
                 exit_step[k] = t + 1;
+                if (loss) loss[k * (n_steps + 1) + t + 1] = nan;
+            } else if (loss) {
+                loss[k * (n_steps + 1) + t + 1] = toy::bilinear(z, nx, ci, cj, fy, fx);
             }
         }
     }
@@ -94,6 +98,8 @@ void walk_block(const double* grad, std::int64_t ny, std::int64_t nx, double h, 
         if (e < 0) continue;
         double* w = traj + k * (n_steps + 1) * 2;
         for (std::int64_t r = e + 1; r <= n_steps; ++r) w[2 * r] = w[2 * r + 1] = nan;
+        if (loss)
+            for (std::int64_t r = e + 1; r <= n_steps; ++r) loss[k * (n_steps + 1) + r] = nan;
         if (grads) {
             double* g = grads + k * n_steps * 2;
             for (std::int64_t s = e; s < n_steps; ++s) g[2 * s] = g[2 * s + 1] = nan;
@@ -103,17 +109,17 @@ void walk_block(const double* grad, std::int64_t ny, std::int64_t nx, double h, 
 
 }  // namespace
 
-void toy_walk(const double* grad, std::int64_t ny, std::int64_t nx, double h, double x0, double y0,
+void toy_walk(const double* grad, const double* z, std::int64_t ny, std::int64_t nx, double h, double x0, double y0,
               const double* starts, std::int64_t n_walkers, std::int64_t n_steps, double eta, double sigma,
-              std::uint64_t seed, std::uint64_t walker_offset, double* traj, double* grads,
+              std::uint64_t seed, std::uint64_t walker_offset, double* traj, double* grads, double* loss,
               std::int64_t* exit_step, int n_threads) {
     const std::int64_t n_blocks = (n_walkers + kBlock - 1) / kBlock;
     parallel_for_chunks(n_threads, n_blocks, [&](int, std::int64_t b0, std::int64_t b1) {
         for (std::int64_t blk = b0; blk < b1; ++blk) {
             const std::int64_t k0 = blk * kBlock;
             const std::int64_t k1 = k0 + kBlock < n_walkers ? k0 + kBlock : n_walkers;
-            walk_block(grad, ny, nx, h, x0, y0, starts, k0, k1, n_steps, eta, sigma, seed, walker_offset, traj,
-                       grads, exit_step);
+            walk_block(grad, z, ny, nx, h, x0, y0, starts, k0, k1, n_steps, eta, sigma, seed, walker_offset,
+                       traj, grads, loss, exit_step);
         }
     });
 }

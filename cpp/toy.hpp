@@ -155,13 +155,16 @@ void toy_gradient_grid(const double* z, std::int64_t ny, std::int64_t nx, double
 //         it outside the landscape has that position in row t+1 and NaN after;
 //   grads (n_walkers, n_steps, 2): the gradient used at step t (NaN once
 //         stopped); may be null;
+//   loss  (n_walkers, n_steps + 1): L(w_t) by bilinear interpolation of z
+//         (NaN outside the landscape and after leaving); may be null (then z
+//         may be null too);
 //   exit_step (n_walkers,): the row at which the walker left, -1 if it stayed.
 // Threads over blocks of walkers; inside a block all walkers advance one
 // step at a time, so that their (independent) grid reads overlap in memory.
 // Results do not depend on n_threads.
-void toy_walk(const double* grad, std::int64_t ny, std::int64_t nx, double h, double x0,
+void toy_walk(const double* grad, const double* z, std::int64_t ny, std::int64_t nx, double h, double x0,
               double y0, const double* starts, std::int64_t n_walkers, std::int64_t n_steps, double eta,
               double sigma, std::uint64_t seed, std::uint64_t walker_offset, double* traj, double* grads,
-              std::int64_t* exit_step, int n_threads);
+              double* loss, std::int64_t* exit_step, int n_threads);
 
 }  // namespace anodiff

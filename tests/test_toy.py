@@ -52,6 +52,7 @@ def test_compiled_walkers_match_numpy_reference(seed):
     assert np.array_equal(np.isnan(a.traj), np.isnan(b.traj))
     np.testing.assert_allclose(a.traj, b.traj, rtol=0, atol=1e-9)
     np.testing.assert_allclose(a.grads, b.grads, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(a.loss, L.value(a.traj), rtol=1e-12, atol=1e-12)  # NaN where outside
 
 
 def test_normal_pairs_are_standard_normal(seed):

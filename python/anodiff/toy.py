@@ -406,7 +406,8 @@ class Walks:
     traj (n, T+1, 2) float64 w-units (NaN after a walker left), grads
     (n, T, 2) float64 loss units per w-unit (∇L used at step t; NaN once
     stopped) or None, exit_step (n,) int64 (row at which the walker was first
-    outside, -1 if it stayed).
+    outside, -1 if it stayed), loss (n, T+1) L(w_t) in loss units (bilinear,
+    NaN outside) or None.
     """
 
     traj: np.ndarray
@@ -415,6 +416,7 @@ class Walks:
     eta: float
     sigma: float
     seed: int
+    loss: np.ndarray | None = None  # (n, T+1) L(w_t), loss units, NaN outside / after leaving
 
     @property
     def left(self) -> np.ndarray:
@@ -513,6 +515,7 @@ def walk(landscape: Landscape, starts, iterations: int = DEFAULT_ITERATIONS, eta
     traj = np.empty((n, iterations + 1, 2), dtype=np.float64)
     grads = np.empty((n, iterations, 2), dtype=np.float64) if record_grads else None
     exit_step = np.empty(n, dtype=np.int64)
+    loss = np.empty((n, iterations + 1), dtype=np.float64)
     seed64 = int(seed) & _MASK64
     chunk = max(1, int(chunk))
     bounds = list(range(0, n, chunk)) + [n]
@@ -523,10 +526,10 @@ def walk(landscape: Landscape, starts, iterations: int = DEFAULT_ITERATIONS, eta
         pieces = tqdm(list(pieces), desc="toy walkers", unit="chunk")
     threads = get_num_threads()
     for a, b in pieces:
-        _core.toy_walk(grad, float(landscape.h), float(landscape.x0), float(landscape.y0), starts[a:b],
-                       iterations, eta, sigma, seed64, int(walker_offset) + a, traj[a:b],
-                       None if grads is None else grads[a:b], exit_step[a:b], threads)
-    return Walks(traj=traj, grads=grads, exit_step=exit_step, eta=eta, sigma=sigma, seed=int(seed))
+        _core.toy_walk(grad, landscape.z, float(landscape.h), float(landscape.x0), float(landscape.y0),
+                       starts[a:b], iterations, eta, sigma, seed64, int(walker_offset) + a, traj[a:b],
+                       None if grads is None else grads[a:b], loss[a:b], exit_step[a:b], threads)
+    return Walks(traj=traj, grads=grads, exit_step=exit_step, eta=eta, sigma=sigma, seed=int(seed), loss=loss)
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
@@ -752,20 +755,19 @@ def escape_events(landscape: Landscape, traj: np.ndarray, dwell: int = 5, window
     j = np.clip(np.rint((np.nan_to_num(traj[..., 0]) - landscape.x0) / landscape.h), 0, nx - 1).astype(np.int64)
     i = np.clip(np.rint((np.nan_to_num(traj[..., 1]) - landscape.y0) / landscape.h), 0, ny - 1).astype(np.int64)
     lab = np.where(ok, labels[i, j], -1)
-    steps = np.linalg.norm(np.diff(traj, axis=1), axis=2)  # (n, T)
+    d = np.diff(traj, axis=1)
+    steps = np.hypot(d[..., 0], d[..., 1])  # (n, T) step lengths
     offsets = np.arange(-window, window + 1)
-    ev_w, ev_t = [], []
-    for k in range(n):
-        row = lab[k]
-        change = np.flatnonzero(row[1:] != row[:-1]) + 1  # first row of each new run
-        run_start = np.concatenate(([0], change))
-        run_len = np.diff(np.concatenate((run_start, [rows])))
-        for r in range(1, run_start.size):
-            if run_len[r - 1] >= dwell and row[run_start[r - 1]] >= 0 and row[run_start[r]] >= 0:
-                ev_w.append(k)
-                ev_t.append(int(run_start[r]))
-    ev_w = np.asarray(ev_w, dtype=np.int64)
-    ev_t = np.asarray(ev_t, dtype=np.int64)
+    # Runs of equal labels along each walker: (k, t) with lab[k, t] != lab[k, t-1] starts a run;
+    # the run it ends began at the previous change of the same walker (or at row 0).
+    ck, ct = np.nonzero(lab[:, 1:] != lab[:, :-1])
+    ct = ct + 1
+    prev = np.zeros_like(ct)
+    if ct.size:
+        prev[1:] = np.where(ck[1:] == ck[:-1], ct[:-1], 0)
+    keep = ((ct - prev) >= dwell) & (lab[ck, ct - 1] >= 0) & (lab[ck, ct] >= 0)
+    ev_w = ck[keep].astype(np.int64)
+    ev_t = ct[keep].astype(np.int64)
     src = lab[ev_w, ev_t - 1] if ev_w.size else np.zeros(0, dtype=np.int64)
     mi, mj = np.divmod(src, nx)
     min_xy = np.stack([landscape.x0 + mj * landscape.h, landscape.y0 + mi * landscape.h], axis=1)
@@ -856,6 +858,12 @@ class ToyResult:
 
     def summary(self) -> dict:
         """The scalar summary (JSON-ready: finite numbers or null with a reason)."""
+        cached = self.__dict__.get("_summary")
+        if cached is None:
+            cached = self.__dict__["_summary"] = self._summary()
+        return json.loads(json.dumps(cached))
+
+    def _summary(self) -> dict:
         w = self.walks
         stay = ~w.left
         out = {"landscape": self.landscape.kind}
@@ -988,7 +996,7 @@ def simulate(landscape: str | Landscape = "fractal", *, eta: float = DEFAULT_ETA
     else:
         starts = start_positions(landscape, trials, seed, start_quantile, region=region)
     walks = walk(landscape, starts, iterations, eta, sigma, seed, progress=progress)
-    loss = loss_along(landscape, walks.traj)
+    loss = walks.loss if walks.loss is not None else loss_along(landscape, walks.traj)
     tol = basin_tol * float(np.ptp(landscape.z))
     t0w = basin_entry(loss, tol)
     stay = ~walks.left
@@ -1097,7 +1105,9 @@ def save(result: ToyResult, out_dir, max_walkers: int = 1000, max_grad_samples: 
     try:
         with h5py.File(out / "results.h5", "w") as f:
             def ds(path, data, units, **attrs):
-                d = f.create_dataset(path, data=data, compression="gzip" if np.size(data) > 4096 else None)
+                big = np.size(data) > 4096
+                d = f.create_dataset(path, data=data, compression="gzip" if big else None,
+                                     compression_opts=1 if big else None, shuffle=big)
                 d.attrs["units"] = units
                 for k, v in attrs.items():
                     d.attrs[k] = v
@@ -1139,8 +1149,9 @@ def save(result: ToyResult, out_dir, max_walkers: int = 1000, max_grad_samples: 
                 comp = w.grads[np.isfinite(w.grads)]
                 samples = comp
                 if comp.size > max_grad_samples:
-                    samples = np.random.default_rng(result.params["seed"]).choice(comp, max_grad_samples,
-                                                                                   replace=False)
+                    pick = np.random.default_rng(result.params["seed"]).choice(comp.size, max_grad_samples,
+                                                                                replace=False)
+                    samples = comp[np.sort(pick)]
                 ds("gradients/samples", samples, "loss per w-unit",
                    description="x and y gradient components of all steps of all walkers")
                 gmax = float(np.max(np.abs(comp))) if comp.size else 1.0
