@@ -62,6 +62,10 @@ void walk_block(const double* grad, const double* z, std::int64_t ny, std::int64
                 __builtin_prefetch(r0 + 3);
                 __builtin_prefetch(r0 + nx * 2);
                 __builtin_prefetch(r0 + nx * 2 + 3);
+                if (loss) {
+                    __builtin_prefetch(z + ci * nx + cj);
+                    __builtin_prefetch(z + ci * nx + cj + nx);
+                }
             }
         }
 #endif
@@ -69,6 +73,12 @@ void walk_block(const double* grad, const double* z, std::int64_t ny, std::int64
             if (!active[b]) continue;
             const std::int64_t k = k0 + b;
             double z0, z1, gxv, gyv;
+            if (loss) {  // L(w_t) at the current (prefetched) cell
+                std::int64_t ci, cj;
+                double fy, fx;
+                toy::locate(x[b], y[b], ny, nx, h, x0, y0, &ci, &cj, &fy, &fx);
+                loss[k * (n_steps + 1) + t] = toy::bilinear(z, nx, ci, cj, fy, fx);
+            }
             toy::normal_pair(key[b], static_cast<std::uint64_t>(t), &z0, &z1);
             toy::sgd_step(grad, ny, nx, h, x0, y0, eta, sigma, z0, z1, &x[b], &y[b], &gxv, &gyv);
             double* w = traj + (k * (n_steps + 1) + t + 1) * 2;
@@ -86,16 +96,22 @@ void walk_block(const double* grad, const double* z, std::int64_t ny, std::int64
                 --n_active;
                 exit_step[k] = t + 1;
                 if (loss) loss[k * (n_steps + 1) + t + 1] = nan;
-            } else if (loss) {
-                loss[k * (n_steps + 1) + t + 1] = toy::bilinear(z, nx, ci, cj, fy, fx);
             }
         }
     }
-    // NaN after the exit row (rows of walkers that stayed are all written).
+    // Loss at the last row of the walkers that stayed; NaN after the exit row of the others.
     for (std::int64_t b = 0; b < m; ++b) {
         const std::int64_t k = k0 + b;
         const std::int64_t e = exit_step[k];
-        if (e < 0) continue;
+        if (e < 0) {
+            if (loss) {
+                std::int64_t ci, cj;
+                double fy, fx;
+                toy::locate(x[b], y[b], ny, nx, h, x0, y0, &ci, &cj, &fy, &fx);
+                loss[k * (n_steps + 1) + n_steps] = toy::bilinear(z, nx, ci, cj, fy, fx);
+            }
+            continue;
+        }
         double* w = traj + k * (n_steps + 1) * 2;
         for (std::int64_t r = e + 1; r <= n_steps; ++r) w[2 * r] = w[2 * r + 1] = nan;
         if (loss)
