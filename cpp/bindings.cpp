@@ -65,7 +65,7 @@ void toy_gradient_grid_py(CArrayF64 z, double h, CArrayF64 grad, int n_threads) 
 
 void toy_walk_py(CArrayF64 grad, CArrayF64 z, double h, double x0, double y0, CArrayF64 starts,
                  std::int64_t n_steps, double eta, double sigma, std::uint64_t seed, std::uint64_t walker_offset,
-                 CArrayF64 traj, py::object grads_obj, CArrayF64 loss,
+                 CArrayF64 traj, py::object grads_obj, py::object loss_obj,
                  py::array_t<std::int64_t, py::array::c_style> exit_step, int n_threads) {
     if (grad.ndim() != 3 || grad.shape(2) != 2) throw std::invalid_argument("grad must have shape (ny, nx, 2)");
     const std::int64_t ny = grad.shape(0), nx = grad.shape(1);
@@ -79,8 +79,16 @@ void toy_walk_py(CArrayF64 grad, CArrayF64 z, double h, double x0, double y0, CA
         throw std::invalid_argument("exit_step must be (n_walkers,)");
     if (z.ndim() != 2 || z.shape(0) != ny || z.shape(1) != nx)
         throw std::invalid_argument("z must have shape (ny, nx) of grad");
-    if (loss.ndim() != 2 || loss.shape(0) != n || loss.shape(1) != n_steps + 1)
-        throw std::invalid_argument("loss must be (n_walkers, n_steps + 1)");
+    double* lp = nullptr;
+    CArrayF64 loss;
+    if (!loss_obj.is_none()) {
+        loss = loss_obj.cast<CArrayF64>();
+        if (loss.ptr() != loss_obj.ptr())
+            throw std::invalid_argument("loss must be a C-contiguous float64 array (written in place)");
+        if (loss.ndim() != 2 || loss.shape(0) != n || loss.shape(1) != n_steps + 1)
+            throw std::invalid_argument("loss must be (n_walkers, n_steps + 1)");
+        lp = loss.mutable_data();
+    }
     double* grads_ptr = nullptr;
     CArrayF64 grads;
     if (!grads_obj.is_none()) {
@@ -93,7 +101,6 @@ void toy_walk_py(CArrayF64 grad, CArrayF64 z, double h, double x0, double y0, CA
     }
     const double* gp = grad.data();
     const double* zp = z.data();
-    double* lp = loss.mutable_data();
     const double* sp = starts.data();
     double* tp = traj.mutable_data();
     std::int64_t* ep = exit_step.mutable_data();
@@ -124,6 +131,6 @@ PYBIND11_MODULE(_core, m) {
     m.def("toy_walk", &toy_walk_py, py::arg("grad").noconvert(), py::arg("z").noconvert(), py::arg("h"),
           py::arg("x0"), py::arg("y0"), py::arg("starts").noconvert(), py::arg("n_steps"), py::arg("eta"),
           py::arg("sigma"), py::arg("seed"), py::arg("walker_offset"), py::arg("traj").noconvert(),
-          py::arg("grads"), py::arg("loss").noconvert(), py::arg("exit_step").noconvert(), py::arg("n_threads") = 0,
+          py::arg("grads"), py::arg("loss"), py::arg("exit_step").noconvert(), py::arg("n_threads") = 0,
           "Run SGD walkers w <- w - eta*grad + eta*sigma*N(0, I) on a gridded landscape (in place).");
 }

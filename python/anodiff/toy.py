@@ -495,7 +495,7 @@ def start_positions(landscape: Landscape, n: int, seed: int = 0, quantile: float
 
 
 def walk(landscape: Landscape, starts, iterations: int = DEFAULT_ITERATIONS, eta: float = DEFAULT_ETA,
-         sigma: float = DEFAULT_SIGMA, seed: int = 0, *, record_grads: bool = True,
+         sigma: float = DEFAULT_SIGMA, seed: int = 0, *, record_grads: bool = True, record_loss: bool = True,
          walker_offset: int = 0, chunk: int = 4096, progress: bool = False) -> Walks:
     """Run independent SGD walkers (compiled, threaded, GIL released).
 
@@ -503,6 +503,7 @@ def walk(landscape: Landscape, starts, iterations: int = DEFAULT_ITERATIONS, eta
     (walker_offset + k)'s counter-based stream under `seed`. `starts` is
     (n, 2) in w-units. Walkers run in chunks of `chunk` (a progress bar with
     ``progress=True``); results do not depend on chunking or thread count.
+    `record_grads` / `record_loss` keep ∇L(w_t) and L(w_t) of every step.
     """
     from . import _core  # noqa: PLC0415
     from ._config import get_num_threads  # noqa: PLC0415
@@ -515,7 +516,7 @@ def walk(landscape: Landscape, starts, iterations: int = DEFAULT_ITERATIONS, eta
     traj = np.empty((n, iterations + 1, 2), dtype=np.float64)
     grads = np.empty((n, iterations, 2), dtype=np.float64) if record_grads else None
     exit_step = np.empty(n, dtype=np.int64)
-    loss = np.empty((n, iterations + 1), dtype=np.float64)
+    loss = np.empty((n, iterations + 1), dtype=np.float64) if record_loss else None
     seed64 = int(seed) & _MASK64
     chunk = max(1, int(chunk))
     bounds = list(range(0, n, chunk)) + [n]
@@ -528,7 +529,8 @@ def walk(landscape: Landscape, starts, iterations: int = DEFAULT_ITERATIONS, eta
     for a, b in pieces:
         _core.toy_walk(grad, landscape.z, float(landscape.h), float(landscape.x0), float(landscape.y0),
                        starts[a:b], iterations, eta, sigma, seed64, int(walker_offset) + a, traj[a:b],
-                       None if grads is None else grads[a:b], loss[a:b], exit_step[a:b], threads)
+                       None if grads is None else grads[a:b], None if loss is None else loss[a:b],
+                       exit_step[a:b], threads)
     return Walks(traj=traj, grads=grads, exit_step=exit_step, eta=eta, sigma=sigma, seed=int(seed), loss=loss)
 
 
