@@ -35,3 +35,6 @@ __all__ = [
 from .analysis import AnalysisResult, analyze  # noqa: E402
 
 __all__ += ["AnalysisResult", "analyze"]
+from . import toy  # noqa: E402  (simplified SGD model: anodiff.toy.simulate, compare)
+
+__all__ += ["toy"]
