@@ -10,9 +10,12 @@
 #include <algorithm>
 
 #include "msd.hpp"
-#include "geometry.hpp"
 #include "parallel.hpp"
 #include "pair_math.hpp"
+#include "geometry.hpp"
+#include <pybind11/stl.h>
+#include "levy.hpp"
+#include "toy.hpp"
 
 namespace py = pybind11;
 
@@ -44,6 +47,71 @@ void msd_accumulate_py(py::array_t<Scalar, py::array::c_style> block, py::array_
     const int threads = resolve_threads(n_threads);
     py::gil_scoped_release release;
     anodiff::msd_accumulate(data, T, n, n, max_lag, acf_ptr, sumsq_ptr, threads);
+}
+
+}  // namespace
+
+// --- pair_math (shared with cuda/): CPU evaluation of the per-pair arithmetic ---
+namespace {
+
+using F64 = py::array_t<double, py::array::c_style | py::array::forcecast>;
+using I64 = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
+
+const double* gram_ptr(const F64& G, std::int64_t& T) {
+    if (G.ndim() != 2 || G.shape(0) != G.shape(1)) throw std::invalid_argument("G must be a square (T, T) array");
+    T = G.shape(0);
+    return G.data();
+}
+
+// out[k] = f(idx0[k], idx1[k], ...) with every index checked against [0, T).
+template <int NIdx, typename F>
+py::array_t<double> pair_eval(const F64& G, const std::vector<I64>& idx, F f) {
+    std::int64_t T = 0;
+    const double* g = gram_ptr(G, T);
+    const py::ssize_t n = idx[0].size();
+    for (const auto& a : idx) {
+        if (a.size() != n) throw std::invalid_argument("index arrays must have the same length");
+        for (py::ssize_t k = 0; k < n; ++k)
+            if (a.data()[k] < 0 || a.data()[k] >= T) throw std::invalid_argument("index out of range [0, T)");
+    }
+    py::array_t<double> out(n);
+    double* o = out.mutable_data();
+    for (py::ssize_t k = 0; k < n; ++k) {
+        std::int64_t i[NIdx];
+        for (int j = 0; j < NIdx; ++j) i[j] = idx[j].data()[k];
+        o[k] = f(g, T, i);
+    }
+    return out;
+}
+
+py::tuple pair_curves_serial_py(const F64& G, const F64& P, py::object L, double s_lo, double s_hi, std::int64_t n_s,
+                                double r_lo, double r_hi, std::int64_t n_r, bool transverse) {
+    std::int64_t T = 0;
+    const double* g = gram_ptr(G, T);
+    if (P.ndim() != 1 || P.shape(0) != T) throw std::invalid_argument("P must have length T");
+    F64 Larr;
+    const double* l = nullptr;
+    if (!L.is_none()) {
+        Larr = F64::ensure(L);
+        if (!Larr || Larr.ndim() != 1 || Larr.shape(0) != T) throw std::invalid_argument("L must have length T");
+        l = Larr.data();
+    }
+    if (!(s_lo > 0 && s_hi > s_lo && r_lo > 0 && r_hi > r_lo && n_s > 0 && n_r > 0))
+        throw std::invalid_argument("bins need 0 < lo < hi and n > 0");
+    py::array_t<double> S({static_cast<py::ssize_t>(anodiff::pair::kSRows), static_cast<py::ssize_t>(n_s)});
+    py::array_t<double> R({static_cast<py::ssize_t>(anodiff::pair::kRRows), static_cast<py::ssize_t>(n_r)});
+    std::fill(S.mutable_data(), S.mutable_data() + S.size(), 0.0);
+    std::fill(R.mutable_data(), R.mutable_data() + R.size(), 0.0);
+    const auto sb = anodiff::pair::make_log_bins(s_lo, s_hi, n_s);
+    const auto rb = anodiff::pair::make_log_bins(r_lo, r_hi, n_r);
+    double* sp = S.mutable_data();
+    double* rp = R.mutable_data();
+    const double* p = P.data();
+    {
+        py::gil_scoped_release release;
+        anodiff::pair::pair_curves_serial(g, T, p, l, sb, rb, transverse, sp, rp);
+    }
+    return py::make_tuple(S, R);
 }
 
 }  // namespace
@@ -176,70 +244,184 @@ void transverse_bins_py(f64c G, f64c r_edges, f64c sum_h, f64c sum_h2, f64c sum_
 
 }  // namespace
 
-// --- pair_math (shared with cuda/): CPU evaluation of the per-pair arithmetic ---
+
+
+// --- levy: conversion helpers ---
 namespace {
 
-using F64 = py::array_t<double, py::array::c_style | py::array::forcecast>;
-using I64 = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
+using f64arr = py::array_t<double, py::array::c_style | py::array::forcecast>;
 
-const double* gram_ptr(const F64& G, std::int64_t& T) {
-    if (G.ndim() != 2 || G.shape(0) != G.shape(1)) throw std::invalid_argument("G must be a square (T, T) array");
-    T = G.shape(0);
-    return G.data();
-}
-
-// out[k] = f(idx0[k], idx1[k], ...) with every index checked against [0, T).
-template <int NIdx, typename F>
-py::array_t<double> pair_eval(const F64& G, const std::vector<I64>& idx, F f) {
-    std::int64_t T = 0;
-    const double* g = gram_ptr(G, T);
-    const py::ssize_t n = idx[0].size();
-    for (const auto& a : idx) {
-        if (a.size() != n) throw std::invalid_argument("index arrays must have the same length");
-        for (py::ssize_t k = 0; k < n; ++k)
-            if (a.data()[k] < 0 || a.data()[k] >= T) throw std::invalid_argument("index out of range [0, T)");
-    }
-    py::array_t<double> out(n);
-    double* o = out.mutable_data();
-    for (py::ssize_t k = 0; k < n; ++k) {
-        std::int64_t i[NIdx];
-        for (int j = 0; j < NIdx; ++j) i[j] = idx[j].data()[k];
-        o[k] = f(g, T, i);
+py::array_t<double> levy_logpdf_py(f64arr x, double alpha, double beta, double scale, double loc, int n_threads) {
+    py::array_t<double> out(x.request().shape);
+    const std::int64_t n = x.size();
+    const double* xp = x.data();
+    double* op = out.mutable_data();
+    const int threads = resolve_threads(n_threads);
+    {
+        py::gil_scoped_release release;
+        anodiff::levy::stable_logpdf(xp, n, alpha, beta, scale, loc, op, threads);
     }
     return out;
 }
 
-py::tuple pair_curves_serial_py(const F64& G, const F64& P, py::object L, double s_lo, double s_hi, std::int64_t n_s,
-                                double r_lo, double r_hi, std::int64_t n_r, bool transverse) {
-    std::int64_t T = 0;
-    const double* g = gram_ptr(G, T);
-    if (P.ndim() != 1 || P.shape(0) != T) throw std::invalid_argument("P must have length T");
-    F64 Larr;
-    const double* l = nullptr;
-    if (!L.is_none()) {
-        Larr = F64::ensure(L);
-        if (!Larr || Larr.ndim() != 1 || Larr.shape(0) != T) throw std::invalid_argument("L must have length T");
-        l = Larr.data();
-    }
-    if (!(s_lo > 0 && s_hi > s_lo && r_lo > 0 && r_hi > r_lo && n_s > 0 && n_r > 0))
-        throw std::invalid_argument("bins need 0 < lo < hi and n > 0");
-    py::array_t<double> S({static_cast<py::ssize_t>(anodiff::pair::kSRows), static_cast<py::ssize_t>(n_s)});
-    py::array_t<double> R({static_cast<py::ssize_t>(anodiff::pair::kRRows), static_cast<py::ssize_t>(n_r)});
-    std::fill(S.mutable_data(), S.mutable_data() + S.size(), 0.0);
-    std::fill(R.mutable_data(), R.mutable_data() + R.size(), 0.0);
-    const auto sb = anodiff::pair::make_log_bins(s_lo, s_hi, n_s);
-    const auto rb = anodiff::pair::make_log_bins(r_lo, r_hi, n_r);
-    double* sp = S.mutable_data();
-    double* rp = R.mutable_data();
-    const double* p = P.data();
+py::array_t<double> levy_build_table_py(double alpha, double beta, double du, int n_threads) {
+    std::vector<double> t;
+    const int threads = resolve_threads(n_threads);
     {
         py::gil_scoped_release release;
-        anodiff::pair::pair_curves_serial(g, T, p, l, sb, rb, transverse, sp, rp);
+        t = anodiff::levy::build_table(alpha, beta, du, threads);
     }
-    return py::make_tuple(S, R);
+    py::array_t<double> out(static_cast<py::ssize_t>(t.size()));
+    std::copy(t.begin(), t.end(), out.mutable_data());
+    return out;
+}
+
+std::vector<const double*> levy_table_ptrs(const std::vector<f64arr>& tables) {
+    std::vector<const double*> ptrs;
+    for (auto& t : tables) {
+        if (t.ndim() != 1 || t.size() < anodiff::levy::kTabHeader) throw std::invalid_argument("not a stable table");
+        ptrs.push_back(t.data());
+    }
+    return ptrs;
+}
+
+py::array_t<double> levy_table_moments_py(std::vector<f64arr> tables, f64arr x, py::object w, double loc,
+                                          double scale, int n_threads) {
+    auto ptrs = levy_table_ptrs(tables);
+    const int K = static_cast<int>(ptrs.size());
+    const std::int64_t n = x.size();
+    f64arr wa;
+    const double* wp = nullptr;
+    if (!w.is_none()) {
+        wa = f64arr::ensure(w);
+        if (wa.size() != n) throw std::invalid_argument("weights must have the length of x");
+        wp = wa.data();
+    }
+    py::array_t<double> out({K, anodiff::levy::kMoments});
+    double* op = out.mutable_data();
+    const double* xp = x.data();
+    const int threads = resolve_threads(n_threads);
+    {
+        py::gil_scoped_release release;
+        anodiff::levy::table_moments(ptrs.data(), K, xp, wp, n, loc, scale, op, threads);
+    }
+    return out;
+}
+
+py::tuple levy_table_pointwise_py(std::vector<f64arr> tables, f64arr x, double loc, double scale, int n_threads) {
+    auto ptrs = levy_table_ptrs(tables);
+    const int K = static_cast<int>(ptrs.size());
+    const std::int64_t n = x.size();
+    py::array_t<double> l({static_cast<py::ssize_t>(K), static_cast<py::ssize_t>(n)});
+    py::array_t<double> d1({static_cast<py::ssize_t>(K), static_cast<py::ssize_t>(n)});
+    double* lp = l.mutable_data();
+    double* dp = d1.mutable_data();
+    const double* xp = x.data();
+    const int threads = resolve_threads(n_threads);
+    {
+        py::gil_scoped_release release;
+        anodiff::levy::table_pointwise(ptrs.data(), K, xp, n, loc, scale, lp, dp, threads);
+    }
+    return py::make_tuple(l, d1);
+}
+
+py::tuple levy_table_eval_py(f64arr table, f64arr x) {
+    py::array_t<double> l(x.request().shape), d1(x.request().shape), d2(x.request().shape);
+    const std::int64_t n = x.size();
+    for (std::int64_t i = 0; i < n; ++i)
+        anodiff::levy::table_eval_std(table.data(), x.data()[i], l.mutable_data() + i, d1.mutable_data() + i,
+                                      d2.mutable_data() + i);
+    return py::make_tuple(l, d1, d2);
+}
+
+template <typename Scalar>
+std::int64_t levy_histogram_py(py::array_t<Scalar, py::array::c_style> x, double center, double width, double u_max,
+                               py::array_t<std::int64_t> counts, int n_threads) {
+    if (!(counts.flags() & py::array::c_style) || counts.ndim() != 1 || counts.size() < 3)
+        throw std::invalid_argument("counts must be a C-contiguous int64 vector of length nbins + 2");
+    if (!(width > 0) || !(u_max > 0)) throw std::invalid_argument("width and u_max must be positive");
+    const std::int64_t nbins = counts.size() - 2, n = x.size();
+    const Scalar* xp = x.data();
+    std::int64_t* cp = counts.mutable_data();
+    std::int64_t bad = 0;
+    const int threads = resolve_threads(n_threads);
+    {
+        py::gil_scoped_release release;
+        anodiff::levy::asinh_histogram(xp, n, center, width, u_max, nbins, cp, &bad, threads);
+    }
+    return bad;
 }
 
 }  // namespace
+
+
+// --- toy: conversion helpers ---
+namespace {
+
+using CArrayF64 = py::array_t<double, py::array::c_style>;
+
+void toy_gradient_grid_py(CArrayF64 z, double h, CArrayF64 grad, int n_threads) {
+    if (z.ndim() != 2) throw std::invalid_argument("z must be 2-D (ny, nx)");
+    const std::int64_t ny = z.shape(0), nx = z.shape(1);
+    if (grad.ndim() != 3 || grad.shape(0) != ny || grad.shape(1) != nx || grad.shape(2) != 2)
+        throw std::invalid_argument("grad must have shape (ny, nx, 2)");
+    if (!(h > 0)) throw std::invalid_argument("h must be positive");
+    const double* zp = z.data();
+    double* gp = grad.mutable_data();
+    const int threads = resolve_threads(n_threads);
+    py::gil_scoped_release release;
+    anodiff::toy_gradient_grid(zp, ny, nx, h, gp, threads);
+}
+
+void toy_walk_py(CArrayF64 grad, CArrayF64 z, double h, double x0, double y0, CArrayF64 starts,
+                 std::int64_t n_steps, double eta, double sigma, std::uint64_t seed, std::uint64_t walker_offset,
+                 CArrayF64 traj, py::object grads_obj, py::object loss_obj,
+                 py::array_t<std::int64_t, py::array::c_style> exit_step, int n_threads) {
+    if (grad.ndim() != 3 || grad.shape(2) != 2) throw std::invalid_argument("grad must have shape (ny, nx, 2)");
+    const std::int64_t ny = grad.shape(0), nx = grad.shape(1);
+    if (ny < 2 || nx < 2) throw std::invalid_argument("the grid needs at least 2 x 2 nodes");
+    if (starts.ndim() != 2 || starts.shape(1) != 2) throw std::invalid_argument("starts must be (n_walkers, 2)");
+    const std::int64_t n = starts.shape(0);
+    if (n_steps < 0) throw std::invalid_argument("n_steps must be >= 0");
+    if (traj.ndim() != 3 || traj.shape(0) != n || traj.shape(1) != n_steps + 1 || traj.shape(2) != 2)
+        throw std::invalid_argument("traj must be (n_walkers, n_steps + 1, 2)");
+    if (exit_step.ndim() != 1 || exit_step.shape(0) != n)
+        throw std::invalid_argument("exit_step must be (n_walkers,)");
+    if (z.ndim() != 2 || z.shape(0) != ny || z.shape(1) != nx)
+        throw std::invalid_argument("z must have shape (ny, nx) of grad");
+    double* lp = nullptr;
+    CArrayF64 loss;
+    if (!loss_obj.is_none()) {
+        loss = loss_obj.cast<CArrayF64>();
+        if (loss.ptr() != loss_obj.ptr())
+            throw std::invalid_argument("loss must be a C-contiguous float64 array (written in place)");
+        if (loss.ndim() != 2 || loss.shape(0) != n || loss.shape(1) != n_steps + 1)
+            throw std::invalid_argument("loss must be (n_walkers, n_steps + 1)");
+        lp = loss.mutable_data();
+    }
+    double* grads_ptr = nullptr;
+    CArrayF64 grads;
+    if (!grads_obj.is_none()) {
+        grads = grads_obj.cast<CArrayF64>();
+        if (grads.ptr() != grads_obj.ptr())
+            throw std::invalid_argument("grads must be a C-contiguous float64 array (written in place)");
+        if (grads.ndim() != 3 || grads.shape(0) != n || grads.shape(1) != n_steps || grads.shape(2) != 2)
+            throw std::invalid_argument("grads must be (n_walkers, n_steps, 2)");
+        grads_ptr = grads.mutable_data();
+    }
+    const double* gp = grad.data();
+    const double* zp = z.data();
+    const double* sp = starts.data();
+    double* tp = traj.mutable_data();
+    std::int64_t* ep = exit_step.mutable_data();
+    const int threads = resolve_threads(n_threads);
+    py::gil_scoped_release release;
+    anodiff::toy_walk(gp, zp, ny, nx, h, x0, y0, sp, n, n_steps, eta, sigma, seed, walker_offset, tp,
+                      grads_ptr, lp, ep, threads);
+}
+
+}  // namespace
+
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "anodiff compiled CPU kernels";
@@ -253,28 +435,6 @@ PYBIND11_MODULE(_core, m) {
     m.def("msd_accumulate", &msd_accumulate_py<double>, py::arg("block").noconvert(), py::arg("acf"),
           py::arg("sumsq"), py::arg("n_threads") = 0,
           "Add a (T, n) float64 block's centred autocorrelation and squares to acf, sumsq.");
-
-    // --- geometry (window analysis) ---
-    m.def("band_sqdist_accumulate", &band_sqdist_py<float>, py::arg("block").noconvert(), py::arg("row_step"),
-          py::arg("out"), py::arg("n_threads") = 0,
-          "out[p, k-1] += sum_i (block[(p+k)*row_step, i] - block[p*row_step, i])^2, k = 1..out.shape[1] (float64 sums).");
-    m.def("band_sqdist_accumulate", &band_sqdist_py<double>, py::arg("block").noconvert(), py::arg("row_step"),
-          py::arg("out"), py::arg("n_threads") = 0);
-    m.def("msd_accumulate_strided", &msd_accumulate_strided_py<float>, py::arg("block").noconvert(), py::arg("acf"),
-          py::arg("sumsq"), py::arg("n_threads") = 0,
-          "msd_accumulate for a block with contiguous rows but any row stride (a column range of a strip).");
-    m.def("msd_accumulate_strided", &msd_accumulate_strided_py<double>, py::arg("block").noconvert(), py::arg("acf"),
-          py::arg("sumsq"), py::arg("n_threads") = 0);
-    m.def("pair_bins", &pair_bins_py, py::arg("G").noconvert(), py::arg("contour"), py::arg("loss"),
-          py::arg("s_edges"), py::arg("r_edges"), py::arg("s_sum_dr2"), py::arg("s_sum_ds"), py::arg("s_count"),
-          py::arg("r_sum_dr"), py::arg("r_sum_dl2"), py::arg("r_count"), py::arg("n_threads") = 0,
-          "Binned pair sums of a window from its Gram matrix: Δr² by contour length, (ΔL)² by Δr.");
-    m.def("transverse_matrix", &transverse_matrix_py, py::arg("G").noconvert(), py::arg("n_threads") = 0,
-          "H[s, t] = max over s<u<t of the distance of x_u from the line through x_s, x_t (upper triangle).");
-    m.def("transverse_bins", &transverse_bins_py, py::arg("G").noconvert(), py::arg("r_edges"), py::arg("sum_h"),
-          py::arg("sum_h2"), py::arg("sum_dr"), py::arg("count"), py::arg("n_threads") = 0,
-          "Transverse distance of every pair binned by end-to-end distance Δr.");
-
     // --- pair_math (shared with cuda/) ---
     m.def("pair_delta_r2", [](const F64& G, const I64& s, const I64& t) {
         return pair_eval<2>(G, {s, t}, [](const double* g, std::int64_t T, const std::int64_t* i) {
@@ -304,4 +464,54 @@ PYBIND11_MODULE(_core, m) {
     m.def("pair_curves_serial", &pair_curves_serial_py, py::arg("G"), py::arg("P"), py::arg("L"), py::arg("s_lo"),
           py::arg("s_hi"), py::arg("n_s"), py::arg("r_lo"), py::arg("r_hi"), py::arg("n_r"), py::arg("transverse") = true,
           "Binned pair curves (S, R) of a window, serial host reference of the CUDA kernel (cpp/pair_math.hpp).");
+
+    // --- geometry (window analysis) ---
+    m.def("band_sqdist_accumulate", &band_sqdist_py<float>, py::arg("block").noconvert(), py::arg("row_step"),
+          py::arg("out"), py::arg("n_threads") = 0,
+          "out[p, k-1] += sum_i (block[(p+k)*row_step, i] - block[p*row_step, i])^2, k = 1..out.shape[1] (float64 sums).");
+    m.def("band_sqdist_accumulate", &band_sqdist_py<double>, py::arg("block").noconvert(), py::arg("row_step"),
+          py::arg("out"), py::arg("n_threads") = 0);
+    m.def("msd_accumulate_strided", &msd_accumulate_strided_py<float>, py::arg("block").noconvert(), py::arg("acf"),
+          py::arg("sumsq"), py::arg("n_threads") = 0,
+          "msd_accumulate for a block with contiguous rows but any row stride (a column range of a strip).");
+    m.def("msd_accumulate_strided", &msd_accumulate_strided_py<double>, py::arg("block").noconvert(), py::arg("acf"),
+          py::arg("sumsq"), py::arg("n_threads") = 0);
+    m.def("pair_bins", &pair_bins_py, py::arg("G").noconvert(), py::arg("contour"), py::arg("loss"),
+          py::arg("s_edges"), py::arg("r_edges"), py::arg("s_sum_dr2"), py::arg("s_sum_ds"), py::arg("s_count"),
+          py::arg("r_sum_dr"), py::arg("r_sum_dl2"), py::arg("r_count"), py::arg("n_threads") = 0,
+          "Binned pair sums of a window from its Gram matrix: Δr² by contour length, (ΔL)² by Δr.");
+    m.def("transverse_matrix", &transverse_matrix_py, py::arg("G").noconvert(), py::arg("n_threads") = 0,
+          "H[s, t] = max over s<u<t of the distance of x_u from the line through x_s, x_t (upper triangle).");
+    m.def("transverse_bins", &transverse_bins_py, py::arg("G").noconvert(), py::arg("r_edges"), py::arg("sum_h"),
+          py::arg("sum_h2"), py::arg("sum_dr"), py::arg("count"), py::arg("n_threads") = 0,
+          "Transverse distance of every pair binned by end-to-end distance Δr.");
+
+    // --- levy ---
+    m.def("levy_logpdf", &levy_logpdf_py, py::arg("x"), py::arg("alpha"), py::arg("beta"), py::arg("scale") = 1.0,
+          py::arg("loc") = 0.0, py::arg("n_threads") = 0,
+          "log-density of the alpha-stable law S0(alpha, beta, scale, loc) by direct quadrature.");
+    m.def("levy_build_table", &levy_build_table_py, py::arg("alpha"), py::arg("beta"), py::arg("du") = 0.25,
+          py::arg("n_threads") = 0, "Tabulated standard S0 log-density (Chebyshev panels in asinh x + tail series).");
+    m.def("levy_table_moments", &levy_table_moments_py, py::arg("tables"), py::arg("x"), py::arg("w"),
+          py::arg("loc"), py::arg("scale"), py::arg("n_threads") = 0,
+          "(K, 9) weighted sums of l, l', l' z, l'', l'' z, l'' z^2, l^2, l x, l x^2 at z = (x - loc)/scale per table.");
+    m.def("levy_table_pointwise", &levy_table_pointwise_py, py::arg("tables"), py::arg("x"), py::arg("loc"),
+          py::arg("scale"), py::arg("n_threads") = 0, "(l, l') per table and point, shape (K, n).");
+    m.def("levy_table_eval", &levy_table_eval_py, py::arg("table"), py::arg("x"),
+          "(l, l', l'') of the standard log-density from a table.");
+    m.def("levy_histogram", &levy_histogram_py<float>, py::arg("x").noconvert(), py::arg("center"), py::arg("width"),
+          py::arg("u_max"), py::arg("counts"), py::arg("n_threads") = 0,
+          "Add float32 values to an asinh-spaced histogram (under/overflow at the ends); returns #non-finite.");
+    m.def("levy_histogram", &levy_histogram_py<double>, py::arg("x").noconvert(), py::arg("center"), py::arg("width"),
+          py::arg("u_max"), py::arg("counts"), py::arg("n_threads") = 0,
+          "Add float64 values to an asinh-spaced histogram (under/overflow at the ends); returns #non-finite.");
+    // --- toy ---
+    m.def("toy_gradient_grid", &toy_gradient_grid_py, py::arg("z").noconvert(), py::arg("h"),
+          py::arg("grad").noconvert(), py::arg("n_threads") = 0,
+          "Central-difference gradient (numpy.gradient convention) of a float64 grid z into grad (ny, nx, 2).");
+    m.def("toy_walk", &toy_walk_py, py::arg("grad").noconvert(), py::arg("z").noconvert(), py::arg("h"),
+          py::arg("x0"), py::arg("y0"), py::arg("starts").noconvert(), py::arg("n_steps"), py::arg("eta"),
+          py::arg("sigma"), py::arg("seed"), py::arg("walker_offset"), py::arg("traj").noconvert(),
+          py::arg("grads"), py::arg("loss"), py::arg("exit_step").noconvert(), py::arg("n_threads") = 0,
+          "Run SGD walkers w <- w - eta*grad + eta*sigma*N(0, I) on a gridded landscape (in place).");
 }
