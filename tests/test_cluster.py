@@ -55,6 +55,25 @@ def test_dask_equals_single_process(cluster, run_file):
     np.testing.assert_array_equal(sharded.t_w, single.t_w)
 
 
+def test_dask_analyze_equals_single_process(cluster, tmp_path, rng):
+    W = (1e-2 * rng.standard_normal((300, 517))).cumsum(axis=0).astype(np.float32)
+    loss = np.abs(rng.standard_normal(300)).astype(np.float32)
+    path = write_run(tmp_path / "a.h5", W, chunks=(100, 32), loss=loss)
+    single = anodiff.analyze(path, T=120, tw_step=90)
+    sharded = anodiff.analyze(path, T=120, tw_step=90, client=cluster, n_shards=5)
+    assert sharded.t0 == single.t0
+    assert len(sharded.windows) == len(single.windows)
+    for a, b in zip(sharded.windows, single.windows):
+        np.testing.assert_allclose(a.msd, b.msd, rtol=1e-10)
+        for key in ("alpha", "alpha2", "D_f", "msl_2H"):
+            va, vb = getattr(a, key), getattr(b, key)
+            assert (va is None) == (vb is None)
+            if va is not None:
+                assert va == pytest.approx(vb, rel=1e-10, abs=1e-12)
+        np.testing.assert_allclose(a.contour.y, b.contour.y, rtol=1e-10)
+        np.testing.assert_allclose(a.msl.y, b.msl.y, rtol=1e-10)
+
+
 def _die_once(path, windows, max_lag, *, columns, marker_dir):
     """Kill the worker process the first time the shard starting at column 0 runs."""
     marker = os.path.join(marker_dir, f"killed-{columns[0]}")

@@ -839,7 +839,7 @@ def analyze(path, T=1000, tw_step: int | None = None, *, pair_stride: int = 1,
             moving_var_window: int = 100, t_start: int = 0, t_stop: int | None = None,
             allow_incomplete: bool = False, memory_mb: float = 256.0, progress: bool = False,
             gram_precision: str = "float64", band: int = 16,
-            device: str = "cpu") -> AnalysisResult:
+            device: str = "cpu", client=None, n_shards: int | None = None) -> AnalysisResult:
     """Every trajectory measure of each window [t_w, t_w+T) of a run file, from one pass.
 
     Parameters
@@ -864,6 +864,10 @@ def analyze(path, T=1000, tw_step: int | None = None, *, pair_stride: int = 1,
         relative on nearly ballistic windows).
     band : exact near-diagonal band (points) of the float32 Gram matrix.
     device : 'cpu' (the GPU engine is a separate module).
+    client : a Dask `distributed.Client` or scheduler address: the dimensions
+        are split into ``n_shards`` column ranges (default 4 per worker thread)
+        that the workers accumulate (`accumulate_columns`), the client merges
+        the partial sums in shard order and finishes once (see anodiff.cluster).
 
     Returns
     -------
@@ -877,6 +881,14 @@ def analyze(path, T=1000, tw_step: int | None = None, *, pair_stride: int = 1,
                          smooth, moving_var_window)
     if msl_range is not None:
         _msl_bounds(BinnedCurve(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0)), msl_range)
+    if client is not None:
+        parts = _accumulate_on_cluster(
+            client, n_shards, path, T, tw_step, pair_stride=pair_stride, by_layer=by_layer,
+            loss=loss, msl=msl, t_start=t_start, t_stop=t_stop, allow_incomplete=allow_incomplete,
+            memory_mb=memory_mb, gram_precision=gram_precision, band=band, progress=progress)
+        return finish(parts, rmse_threshold=rmse_threshold, min_fit_points=min_fit_points,
+                      beta_dtau=beta_dtau, n_bins=n_bins, transverse=transverse,
+                      msl_range=msl_range, smooth=smooth, moving_var_window=moving_var_window)
     done: list[WindowResult] = []
     holder: dict = {}
 
@@ -900,6 +912,26 @@ def analyze(path, T=1000, tw_step: int | None = None, *, pair_stride: int = 1,
         if ws is not None:
             done.append(finish_window(ws, parts, opts, mv))
     return _assemble(parts, done, opts, mv)
+
+
+def _accumulate_on_cluster(client, n_shards, path, T, tw_step, *, progress, **kwargs):
+    """Partial sums of dimension shards computed by Dask workers, merged in shard order."""
+    from .cluster import default_n_shards, get_client, map_shards  # noqa: PLC0415
+    from .io import Trajectory, column_shards  # noqa: PLC0415
+
+    client = get_client(client)
+    with Trajectory(path, allow_incomplete=kwargs.get("allow_incomplete", False)) as traj:
+        shards = column_shards(traj.n_dims, n_shards or default_n_shards(client),
+                               align=traj.chunk_cols)
+    return map_shards(client, accumulate_columns, shards, str(path), T, tw_step,
+                      progress=progress, desc="analyze", reduce=_merge_partials, **kwargs)
+
+
+def _merge_partials(parts: list[AnalysisPartials]) -> AnalysisPartials:
+    total = parts[0]
+    for p in parts[1:]:
+        total = total.merge(p)
+    return total
 
 
 def _preamble(path, T, tw_step, pair_stride, by_layer, loss, msl, t_start, t_stop,

@@ -59,8 +59,12 @@ def sum_partials(parts: list[Any]) -> Any:
 
 
 def map_shards(client, fn: Callable, shards: list[tuple[int, int]], *args,
-               progress: bool = False, desc: str = "shards", retries: int = 3, **kwargs):
-    """Run fn(*args, columns=(c0, c1), **kwargs) for every shard on the cluster; return the summed partials."""
+               progress: bool = False, desc: str = "shards", retries: int = 3,
+               reduce: Callable[[list], Any] = sum_partials, **kwargs):
+    """Run fn(*args, columns=(c0, c1), **kwargs) for every shard on the cluster.
+
+    Returns reduce(partials in shard order): by default the leaf-by-leaf sum.
+    """
     futures = client.map(lambda cols: fn(*args, columns=cols, **kwargs), shards, pure=False,
                          retries=retries, key=[f"anodiff-{desc}-{c0}-{c1}-{os.urandom(4).hex()}"
                                                for c0, c1 in shards])
@@ -72,4 +76,4 @@ def map_shards(client, fn: Callable, shards: list[tuple[int, int]], *args,
             for _ in as_completed(futures):
                 bar.update(1)
     parts = client.gather(futures)
-    return sum_partials(parts)
+    return reduce(parts)

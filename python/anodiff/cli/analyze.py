@@ -69,6 +69,9 @@ def register(sub) -> None:
                    help="exact near-diagonal band (points) with --gram-precision float32")
     p.add_argument("--memory-mb", type=_positive_float, default=256.0,
                    help="memory budget of the column strips in flight (default 256)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on a Dask cluster (e.g. tcp://host:8786): workers accumulate "
+                        "dimension shards of RUN, which must be on a filesystem they share")
     add_progress_flag(p)
     p.set_defaults(run=run)
 
@@ -87,7 +90,7 @@ def run(args) -> int:
                   t_start=args.t_start, t_stop=args.t_stop,
                   allow_incomplete=args.allow_incomplete, memory_mb=args.memory_mb,
                   gram_precision=args.gram_precision, band=args.band,
-                  progress=not args.no_progress)
+                  progress=not args.no_progress, client=args.scheduler)
     h5, js = res.save(args.out)
     print(f"{len(res.windows)} windows over {res.meta['n_dims']} dimensions "
           f"(pair stride {res.meta['pair_stride']}) -> {h5}, {js}")
