@@ -7,12 +7,12 @@ from pathlib import Path
 # (full, quick) settings. The digits training set has 1,437 images; at batch 32
 # an epoch is 45 SGD steps.
 PROFILES = {
-    "full": dict(model="resnet14", epochs=80, batch_size=32, lr=0.1, T=500, tw_step=250,
-                 grads=2000, hessian_k=10, hessian_samples=512, landscape_grid=41,
-                 toy_trials=10, toy_iterations=1000),
-    "quick": dict(model="resnet8", epochs=24, batch_size=32, lr=0.1, T=200, tw_step=100,
-                  grads=500, hessian_k=5, hessian_samples=256, landscape_grid=21,
-                  toy_trials=10, toy_iterations=1000),
+    "full": dict(model="resnet14", epochs=40, batch_size=32, lr=0.1, T=500, tw_step=250,
+                 grads=2000, hessian_k=10, hessian_samples=512, hessian_epochs="0:41:4",
+                 landscape_grid=41, toy_trials=10, toy_iterations=1000),
+    "quick": dict(model="resnet8", epochs=16, batch_size=32, lr=0.1, T=200, tw_step=100,
+                  grads=500, hessian_k=5, hessian_samples=256, hessian_epochs="0:17:4",
+                  landscape_grid=21, toy_trials=10, toy_iterations=1000),
 }
 
 
@@ -60,7 +60,7 @@ def run(args) -> int:
         t = _step(f"train {model} on digits ({cfg['epochs']} epochs, batch {cfg['batch_size']})")
         call("train", "--model", model, "--dataset", "digits", "--epochs", cfg["epochs"],
              "--batch-size", cfg["batch_size"], "--lr", cfg["lr"], "--seed", args.seed,
-             "--record-grads", cfg["grads"], "--eval-batch", 256, "--out", path, "--overwrite")
+             "--record-grads", cfg["grads"], "--out", path, "--overwrite")
         print(f"   {time.perf_counter() - t:.0f} s")
         runs[model] = path
 
@@ -84,7 +84,7 @@ def run(args) -> int:
     print(f"   {time.perf_counter() - t:.0f} s")
 
     t = _step(f"hessian: top-{cfg['hessian_k']} eigenvalues at every epoch checkpoint")
-    call("hessian", main_run, "--k", cfg["hessian_k"], "--epochs", "all",
+    call("hessian", main_run, "--k", cfg["hessian_k"], "--epochs", cfg["hessian_epochs"],
          "--samples", cfg["hessian_samples"], "--out", out / "hessian")
     print(f"   {time.perf_counter() - t:.0f} s")
 
