@@ -263,15 +263,15 @@ def fig_levy(res: Results):
                  f"Vuong p = {fmt(float(fit.get('vuong_p', np.nan)), 2)})")
     ax.legend(loc="upper left", fontsize=7.5)
     if "tail" in d and len(d["tail"].get("r", [])):
-        ins = ax.inset_axes([0.66, 0.58, 0.32, 0.38])
+        ins = ax.inset_axes([0.68, 0.56, 0.30, 0.36])
         r, ccdf = d["tail"]["r"], d["tail"]["ccdf"]
         ok = (r > 0) & (ccdf > 0)
         ins.loglog(r[ok], ccdf[ok], ".", ms=2, color="0.3")
         pl = d["tail"].get("power_law")
         if pl is not None and np.any(pl > 0):
             ins.loglog(r[ok & (pl > 0)], pl[ok & (pl > 0)], "r-", lw=1)
-        ins.set_xlabel("|g − δ|", fontsize=7)
-        ins.set_ylabel("P(|g − δ| > r)", fontsize=7)
+        ins.set_title("tail: P(|g − δ| > r)", fontsize=7, pad=2)
+        ins.set_xlabel("r", fontsize=7, labelpad=1)
         ins.tick_params(labelsize=6)
     return fig
 
