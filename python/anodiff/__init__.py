@@ -23,3 +23,7 @@ __all__ = [
     "msd_windows",
     "set_num_threads",
 ]
+
+from . import hessian, landscape  # noqa: E402  (curvature and landscape)
+
+__all__ += ["hessian", "landscape"]

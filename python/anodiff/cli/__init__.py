@@ -14,7 +14,7 @@ import sys
 from ..errors import InputError
 
 # Verb modules, in the order `--help` lists them.
-VERBS = ["msd"]
+VERBS = ["msd", "hessian", "landscape"]
 
 
 def build_parser() -> argparse.ArgumentParser:
