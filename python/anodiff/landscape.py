@@ -208,7 +208,7 @@ def pca_directions(W, origin=None, n_components: int = 2, rows=None, block_cols:
     if total <= 0:
         raise InputError("the trajectory does not move: all rows are equal, no PCA directions")
     lam_k, U_k = lam[:n_components], U[:, :n_components]
-    if np.any(lam_k <= 1e-30 * total):
+    if np.any(lam_k <= 1e-12 * total):
         raise InputError(f"the trajectory spans fewer than {n_components} dimensions")
     # d_i = Xcᵀ u_i / sqrt(λ_i), Xc = J X
     coef = (J @ U_k) / np.sqrt(lam_k)
@@ -417,7 +417,8 @@ def box_counting_dimension(a, *, min_size: int | None = None, max_size: int | No
     * Float array z (ny, nx), samples on a square grid with unit spacing: the graph
       {(x, y, z(x, y))} is covered, over each s × s cell, by a column of R/s cubes of
       side s, R = the oscillation (max − min) of z over the cell, so
-      N(s) = Σ_cells R/s. (Counting R/s rather than ceil(R/s) makes D independent of
+      N(s) = Σ_cells R/s (scaled by the grid area over the area the whole cells cover,
+      when s does not divide the grid). (Counting R/s rather than ceil(R/s) makes D independent of
       the arbitrary unit of z.) D ∈ [2, 3]; a self-affine surface with Hurst exponent H
       has D = 3 − H. With ``method="corners"`` (default) R is measured on the grid
       resampled at the box size (the cell's four corners), so it is estimated with
@@ -454,7 +455,12 @@ def box_counting_dimension(a, *, min_size: int | None = None, max_size: int | No
         n = min(ny, nx) - 1
         sizes = [s for s in _sizes(n) if s <= n]
         rng = _corner_ranges if method == "corners" else _pixel_ranges
-        counts = [float(np.sum(rng(z, s))) / s for s in sizes]
+        counts = []
+        for s in sizes:
+            r = rng(z, s)
+            # cells cover floor(n/s)·s of each axis: scale the count to the whole grid
+            area = (r.shape[0] * s) * (r.shape[1] * s) / float((ny - 1) * (nx - 1))
+            counts.append(float(np.sum(r)) / s / area)
         lo_d, hi_d, kind = 1, max(4, n // 16), "surface"
     lo = lo_d if min_size is None else int(min_size)
     hi = hi_d if max_size is None else int(max_size)
@@ -488,7 +494,12 @@ def level_set_box_count(z, level: float, *, min_size: int | None = None,
         raise InputError(f"method must be 'corners' or 'pixels', got {method!r}")
     n = min(z.shape) - 1
     sizes = [s for s in _sizes(n) if s <= n]
-    counts = [np.count_nonzero(level_set(z[::s, ::s], level)) for s in sizes]
+    counts = []
+    for s in sizes:
+        cells = level_set(z[::s, ::s], level)
+        # cells cover floor(n/s)·s of each axis: scale the count to the whole grid
+        area = (cells.shape[0] * s) * (cells.shape[1] * s) / float((z.shape[0] - 1) * (z.shape[1] - 1))
+        counts.append(np.count_nonzero(cells) / area)
     lo = 1 if min_size is None else int(min_size)
     hi = max(4, n // 16) if max_size is None else int(max_size)
     return _fit(sizes, counts, lo, hi, z.shape, "level_set")
