@@ -183,3 +183,18 @@ def _dump():
               f"{pi['seconds']:.1f} s, max true residual {max(pi['true_residuals']):.1e}; "
               f"ratio {pi['products'] / la['products']:.2f}x; max rel. eigenvalue difference "
               f"{np.max(np.abs(ev_l - ev_p) / np.abs(ev_l)):.1e}")
+
+
+# -- box counting speed (numpy only; no maintained peer package to compare with) --
+@pytest.mark.parametrize("n", [257, 1025])
+def test_box_counting_surface_and_levels(benchmark, n):
+    from anodiff.landscape import box_counting_dimension, level_set_dimensions  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    z = np.cumsum(np.cumsum(rng.standard_normal((n, n)), 0), 1)  # a rough test surface
+
+    def run():
+        box_counting_dimension(z)
+        level_set_dimensions(z)
+
+    benchmark.pedantic(run, rounds=3, iterations=1)

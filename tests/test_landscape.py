@@ -95,25 +95,31 @@ def test_filled_square_and_points():
     assert abs(box_counting_dimension(b).dimension) < 0.05
 
 
+# One 513² realisation scatters by sd 0.01 (H=0.3) to 0.025 (H=0.7) around 3 − H (bias
+# <= 0.011, measured over 40 seeds): the checks use the mean of 4 independent surfaces.
 @pytest.mark.parametrize("H", [0.3, 0.5, 0.7])
 def test_fbm_surface_dimension(H):
     seed = _seed()
-    z = fbm_surface(513, H, seed)
-    r = box_counting_dimension(z)
+    fits = [box_counting_dimension(fbm_surface(513, H, seed + i)) for i in range(4)]
+    r = fits[0]
     assert r.kind == "surface" and r.fit_range == (1, 32)
-    assert abs(r.dimension - (3 - H)) < 0.05, (seed, r.dimension)
-    assert r.r2 > 0.99
+    dims = [f.dimension for f in fits]
+    assert abs(np.mean(dims) - (3 - H)) < 0.05, (seed, dims)
+    assert all(f.r2 > 0.99 for f in fits)
+    z = fbm_surface(129, H, seed)
     # the estimate does not depend on the unit of the heights
-    assert box_counting_dimension(1e3 * z + 7).dimension == pytest.approx(r.dimension, abs=1e-9)
+    assert box_counting_dimension(1e3 * z + 7).dimension == pytest.approx(
+        box_counting_dimension(z).dimension, abs=1e-9)
 
 
 @pytest.mark.parametrize("H", [0.3, 0.5, 0.7])
 def test_fbm_level_sets(H):
     seed = _seed()
-    z = fbm_surface(513, H, seed)
-    res = level_set_dimensions(z)
+    results = [level_set_dimensions(fbm_surface(513, H, seed + i)) for i in range(4)]
+    res = results[0]
     assert len(res.dimensions) == 9
-    assert abs(res.mean - (2 - H)) < 0.05, (seed, res.dimensions)
+    means = [r.mean for r in results]
+    assert abs(np.mean(means) - (2 - H)) < 0.05, (seed, means)
     assert res.std < 0.1 and res.min <= res.mean <= res.max
     d = res.as_dict()
     assert len(d["fit_range"]) == 9 and np.all(np.array(d["r2"]) > 0.95)

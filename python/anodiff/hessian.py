@@ -305,9 +305,9 @@ def lanczos_top(matvec: Callable, n: int, k: int = 20, tol: float = 1e-4, *, ncv
         raise InputError(f"tol must be a positive number, got {tol}")
     device = torch.device("cpu") if device is None else torch.device(device)
     dtype = torch.float32 if dtype is None else dtype
+    if ncv is not None and int(ncv) < k + 2:
+        raise InputError(f"ncv={ncv} must be at least k + 2 = {k + 2}")
     m = min(n, int(ncv) if ncv is not None else max(2 * k + 10, k + 30))
-    if m < k:
-        raise InputError(f"ncv={ncv} must be at least k={k}")
     max_products = int(max_products) if max_products is not None else 50 * max(m, 20)
     keep = min(m - 1, k + max((m - k) // 2, 1)) if m < n else m
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
