@@ -289,17 +289,26 @@ def loss_surface(model, loss_fn: Callable, batches: Iterable, d1, d2, xs, ys, *,
         with _eval_mode(model), torch.no_grad():
             for i, b in enumerate(ys):
                 for j, a in enumerate(xs):
-                    w = w0 + float(a) * d1 + float(b) * d2
-                    torch.nn.utils.vector_to_parameters(w, params)
+                    _set_params(params, w0 + float(a) * d1 + float(b) * d2)
                     total = 0.0
                     for x, y, nb in data:
                         total += float(loss_fn(model(x), y)) * nb
                     out[i, j] = total / N
                     bar.update(1)
     finally:
-        torch.nn.utils.vector_to_parameters(w_saved, params)
+        with torch.no_grad():
+            _set_params(params, w_saved)
         bar.close()
     return Landscape(xs=xs, ys=ys, loss=out, kind=kind, n_samples=int(N))
+
+
+def _set_params(params, flat) -> None:
+    """Copy a flat vector into the parameters, in place (their storage is kept)."""
+    o = 0
+    for q in params:
+        n = q.numel()
+        q.copy_(flat[o:o + n].view_as(q))
+        o += n
 
 
 def refine_surface(xs, ys, z, n: int = 257):
