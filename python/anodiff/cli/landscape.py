@@ -228,7 +228,7 @@ def _box_counting(args, ls, surf, model, loss_fn, attrs, dirs, w0, progress, xs,
         if not np.all(np.isfinite(zf)):
             return (xf, yf, zf), None
     surface = ls.box_counting_dimension(zf, min_size=min_size, max_size=max_size)
-    qs = np.linspace(0, 1, args.levels + 2)[1:-1]
+    qs = np.round(np.linspace(0, 1, args.levels + 2)[1:-1], 6)
     levels = ls.level_set_dimensions(zf, quantiles=qs, min_size=min_size, max_size=max_size)
     bc = {"fine_method": args.fine, "fine_grid": n, "note": note,
           "surface": surface.as_dict(), "level_sets": levels.as_dict(),
