@@ -64,7 +64,7 @@ class HessianOperator:
     cache_graph : bool, optional
         Keep each batch's gradient graph between products, so a product costs one
         backward instead of forward + two backwards. Memory grows with the data, so
-        the default (None) caches only when the batches hold at most 4096 samples.
+        the default (None) caches only when the batches hold at most 1024 samples.
 
     Attributes
     ----------
@@ -107,7 +107,7 @@ class HessianOperator:
         self.n_samples = int(sum(b[2] for b in self.batches))
         self.weights = [b[2] / self.n_samples for b in self.batches]
         if cache_graph is None:
-            cache_graph = self.n_samples <= 4096
+            cache_graph = self.n_samples <= 1024
         self.cache_graph = bool(cache_graph)
         self._grads = None
         self.n_products = 0
@@ -461,7 +461,7 @@ def top_eigenvalues(model, loss_fn: Callable, batches: Iterable, k: int = 20, to
     dtype : torch.dtype or "float64", optional
         Work in this precision on a converted copy of the model (float64 for exact checks).
     cache_graph : bool, optional
-        Keep the gradient graphs between products (default: when N <= 4096).
+        Keep the gradient graphs between products (default: when N <= 1024).
     progress : bool
         Show a tqdm bar of products.
 

@@ -182,8 +182,7 @@ def pca_directions(W, origin=None, n_components: int = 2, rows=None, block_cols:
         origin = np.asarray(W[int(rows[-1])], dtype=np.float64)
 
     def block(c0, c1):
-        x = np.asarray(W[rows, c0:c1] if not isinstance(W, np.ndarray) else W[rows][:, c0:c1],
-                       dtype=np.float64)
+        x = np.asarray(W[rows, c0:c1], dtype=np.float64)
         x -= origin[c0:c1]
         if not np.all(np.isfinite(x)):
             raise InputError("trajectory holds NaN or Inf")
