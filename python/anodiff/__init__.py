@@ -17,7 +17,7 @@ from .errors import InputError
 from .gpu import cuda_available, cuda_unavailable_reason
 from .levy import LevyFit, fit_levy_stable
 from .msd import WindowAccumulator, fit_power_law, msd, msd_windows
-from . import toy  # noqa: E402  (simplified SGD model: anodiff.toy.simulate, compare)
+from . import hessian, landscape, toy  # noqa: E402  (import no torch until used)
 
 __version__ = "0.1.0"
 
@@ -33,6 +33,8 @@ __all__ = [
     "fit_levy_stable",
     "fit_power_law",
     "get_num_threads",
+    "hessian",
+    "landscape",
     "msd",
     "msd_windows",
     "set_num_threads",

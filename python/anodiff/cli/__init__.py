@@ -14,7 +14,7 @@ import sys
 from ..errors import InputError
 
 # Verb modules, in the order `--help` lists them.
-VERBS = ["train", "msd", "analyze", "levy", "toy", "report", "compare", "demo"]
+VERBS = ["train", "msd", "analyze", "levy", "hessian", "landscape", "toy", "report", "compare", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:
