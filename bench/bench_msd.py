@@ -101,4 +101,5 @@ def test_freud_subset(benchmark, data):
     sub = np.ascontiguousarray(W[:, :PEER_SUBSET - PEER_SUBSET % 3])
     benchmark.extra_info.update(d=W.shape[1], columns_timed=sub.shape[1], scale=W.shape[1] / sub.shape[1])
     out = benchmark.pedantic(freud_msd, args=(sub,), rounds=1, iterations=1)
-    np.testing.assert_allclose(out, anodiff.msd(sub)[1], rtol=1e-6)
+    # freud accumulates in single precision: ~4e-4 relative here, not the 1e-9 of the others.
+    np.testing.assert_allclose(out, anodiff.msd(sub)[1], rtol=2e-3)
