@@ -30,24 +30,6 @@ T* mutable_f64_vector(py::array_t<T>& a, std::int64_t n, const char* name) {
     return a.mutable_data();
 }
 
-// acf (max_lag+1,) and sumsq (T,) are float64 accumulators updated in place.
-template <typename Scalar>
-void msd_accumulate_py(py::array_t<Scalar, py::array::c_style> block, py::array_t<double> acf,
-                       py::array_t<double> sumsq, int n_threads) {
-    if (block.ndim() != 2) throw std::invalid_argument("block must be 2-D (n_steps, n_dims)");
-    const std::int64_t T = block.shape(0), n = block.shape(1);
-    const std::int64_t max_lag = static_cast<std::int64_t>(acf.size()) - 1;
-    if (max_lag < 0 || max_lag >= std::max<std::int64_t>(T, 1))
-        throw std::invalid_argument("acf must have length max_lag + 1 with max_lag < n_steps");
-    if (!(acf.flags() & py::array::c_style) || !(sumsq.flags() & py::array::c_style))
-        throw std::invalid_argument("acf and sumsq must be C-contiguous float64");
-    double* acf_ptr = mutable_f64_vector(acf, max_lag + 1, "acf");
-    double* sumsq_ptr = mutable_f64_vector(sumsq, T, "sumsq");
-    const Scalar* data = block.data();
-    const int threads = resolve_threads(n_threads);
-    py::gil_scoped_release release;
-    anodiff::msd_accumulate(data, T, n, n, max_lag, acf_ptr, sumsq_ptr, threads);
-}
 
 }  // namespace
 
@@ -163,9 +145,10 @@ void band_sqdist_py(py::array_t<Scalar> block, std::int64_t row_step, py::array_
     anodiff::band_sqdist_accumulate(data, n_points, row_step, n_cols, stride, band, o, threads);
 }
 
-// MSD sums of a column range of a block whose rows may be strided.
+// acf (max_lag+1,) and sumsq (T,) are float64 accumulators updated in place from a
+// (T, n) block whose rows are contiguous but may be strided (a column range of a strip).
 template <typename Scalar>
-void msd_accumulate_strided_py(py::array_t<Scalar> block, py::array_t<double> acf, py::array_t<double> sumsq,
+void msd_accumulate_py(py::array_t<Scalar> block, py::array_t<double> acf, py::array_t<double> sumsq,
                                int n_threads) {
     if (block.ndim() != 2) throw std::invalid_argument("block must be 2-D (n_steps, n_dims)");
     if (block.strides(1) != static_cast<py::ssize_t>(sizeof(Scalar)) || block.strides(0) % sizeof(Scalar) != 0)
@@ -431,10 +414,10 @@ PYBIND11_MODULE(_core, m) {
     m.def("hardware_threads", &anodiff::hardware_threads);
     m.def("msd_accumulate", &msd_accumulate_py<float>, py::arg("block").noconvert(), py::arg("acf"),
           py::arg("sumsq"), py::arg("n_threads") = 0,
-          "Add a (T, n) float32 block's centred autocorrelation and squares to acf, sumsq.");
+          "Add a (T, n) float32 block (contiguous rows, any row stride)'s centred autocorrelation and squares to acf, sumsq.");
     m.def("msd_accumulate", &msd_accumulate_py<double>, py::arg("block").noconvert(), py::arg("acf"),
           py::arg("sumsq"), py::arg("n_threads") = 0,
-          "Add a (T, n) float64 block's centred autocorrelation and squares to acf, sumsq.");
+          "Add a (T, n) float64 block (contiguous rows, any row stride)'s centred autocorrelation and squares to acf, sumsq.");
     // --- pair_math (shared with cuda/) ---
     m.def("pair_delta_r2", [](const F64& G, const I64& s, const I64& t) {
         return pair_eval<2>(G, {s, t}, [](const double* g, std::int64_t T, const std::int64_t* i) {
@@ -471,11 +454,6 @@ PYBIND11_MODULE(_core, m) {
           "out[p, k-1] += sum_i (block[(p+k)*row_step, i] - block[p*row_step, i])^2, k = 1..out.shape[1] (float64 sums).");
     m.def("band_sqdist_accumulate", &band_sqdist_py<double>, py::arg("block").noconvert(), py::arg("row_step"),
           py::arg("out"), py::arg("n_threads") = 0);
-    m.def("msd_accumulate_strided", &msd_accumulate_strided_py<float>, py::arg("block").noconvert(), py::arg("acf"),
-          py::arg("sumsq"), py::arg("n_threads") = 0,
-          "msd_accumulate for a block with contiguous rows but any row stride (a column range of a strip).");
-    m.def("msd_accumulate_strided", &msd_accumulate_strided_py<double>, py::arg("block").noconvert(), py::arg("acf"),
-          py::arg("sumsq"), py::arg("n_threads") = 0);
     m.def("pair_bins", &pair_bins_py, py::arg("G").noconvert(), py::arg("contour"), py::arg("loss"),
           py::arg("s_edges"), py::arg("r_edges"), py::arg("s_sum_dr2"), py::arg("s_sum_ds"), py::arg("s_count"),
           py::arg("r_sum_dr"), py::arg("r_sum_dl2"), py::arg("r_count"), py::arg("n_threads") = 0,

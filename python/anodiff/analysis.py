@@ -47,7 +47,7 @@ import numpy as np
 from . import _core
 from ._config import get_num_threads
 from .errors import InputError
-from .geometry import (TRANSVERSE_ZERO, BinnedCurve, Fit, fit_two_segments, moving_average,
+from .geometry import (TRANSVERSE_ZERO, BinnedCurve, fit_two_segments, moving_average,
                        moving_variance, pair_measures, try_fit, contour_positions)
 from .msd import fit_power_law, msd_from_sums
 
@@ -314,7 +314,7 @@ def accumulate_columns(path, T=1000, tw_step: int | None = None, *,
                         for a, b, lid in runs:
                             a, b = max(a, strip.c0), min(b, strip.c1)
                             if a < b:
-                                _core.msd_accumulate_strided(block[:, a - strip.c0:b - strip.c0],
+                                _core.msd_accumulate(block[:, a - strip.c0:b - strip.c0],
                                                              ws.layer_acf[lid], ws.layer_sumsq[lid], nt)
                     elif ws.acf is not None:
                         _core.msd_accumulate(block, ws.acf, ws.sumsq, nt)

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import numpy as np
 
+from ._progress import progress_bar
 from .errors import InputError
 
 __all__ = ["HessianOperator", "HessianSpectrum", "hessian_vector_product", "lanczos_top",
@@ -484,20 +484,5 @@ def top_eigenvalues(model, loss_fn: Callable, batches: Iterable, k: int = 20, to
     return spec
 
 
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def set_postfix_str(self, s):
-        pass
-
-    def close(self):
-        pass
-
-
 def _bar(total, desc, enabled):
-    if not enabled or os.environ.get("ANODIFF_NO_PROGRESS") == "1":
-        return _NoBar()
-    from tqdm.auto import tqdm  # noqa: PLC0415
-
-    return tqdm(total=total, desc=desc, unit="Hv", leave=False)
+    return progress_bar(total, desc=desc, unit="Hv", enabled=enabled, leave=False)

@@ -8,13 +8,13 @@ with computing on the current one. All numeric work lives elsewhere.
 from __future__ import annotations
 
 import concurrent.futures as futures
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
+from ._progress import progress_bar
 from .errors import InputError
 
 
@@ -164,7 +164,8 @@ class Trajectory:
             for c0 in range(col_start, col_stop, width):
                 plan.append((r0, r1, c0, min(c0 + width, col_stop), idx))
         total_bytes = sum((r1 - r0) * (c1 - c0) * itemsize for r0, r1, c0, c1, _ in plan)
-        bar = _progress(total_bytes, desc, progress)
+        bar = progress_bar(total_bytes, desc=desc, unit="B", enabled=progress, unit_scale=True,
+                           unit_divisor=1024)
         pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="anodiff-prefetch")
         try:
             pending = pool.submit(self.read, *_read_args(plan[0]))
@@ -213,21 +214,6 @@ def _group_windows(windows, budget_bytes: int, bytes_per_row_chunk: int) -> list
     return groups
 
 
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def close(self):
-        pass
-
-
-def _progress(total: int, desc: str, enabled: bool):
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm  # noqa: PLC0415
-
-    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-                disable=os.environ.get("ANODIFF_NO_PROGRESS") == "1")
 
 
 # -- checkpoints of run files (written by anodiff.train) ---------------------

@@ -32,12 +32,12 @@ levels (each in [1, 2]).
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import numpy as np
 
+from ._progress import progress_bar
 from .errors import InputError
 
 __all__ = ["BoxCount", "Landscape", "LevelSetDimensions", "PCADirections", "box_counting_dimension",
@@ -582,17 +582,5 @@ def level_set_dimensions(z, quantiles=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0
                               min=float(dims.min()), max=float(dims.max()))
 
 
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def close(self):
-        pass
-
-
 def _bar(total, desc, enabled):
-    if not enabled or os.environ.get("ANODIFF_NO_PROGRESS") == "1":
-        return _NoBar()
-    from tqdm.auto import tqdm  # noqa: PLC0415
-
-    return tqdm(total=total, desc=desc, unit="pt", leave=False)
+    return progress_bar(total, desc=desc, unit="pt", enabled=enabled, leave=False)

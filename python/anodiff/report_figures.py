@@ -430,7 +430,7 @@ def fig_toy(res: Results):
     for name, path in runs.items():
         with h5py.File(path, "r") as f:
             for part, ls in (("early", "-"), ("late", "--"), ("whole", ":")):
-                if f"msd/{part}/msd" not in f or (part == "whole" and f"msd/early/msd" in f):
+                if f"msd/{part}/msd" not in f or (part == "whole" and "msd/early/msd" in f):
                     continue
                 lags, m = f[f"msd/{part}/lags"][()], f[f"msd/{part}/msd"][()]
                 alpha = float(f[f"msd/{part}"].attrs.get("alpha", np.nan))

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -671,7 +670,6 @@ def pooled_msd(traj: np.ndarray, starts, stops) -> tuple[np.ndarray, np.ndarray,
     traj = np.asarray(traj, dtype=np.float64)
     starts = np.broadcast_to(np.asarray(starts, dtype=np.int64), traj.shape[:1])
     stops = np.broadcast_to(np.asarray(stops, dtype=np.int64), traj.shape[:1])
-    lengths = stops - starts
     finite_rows = np.all(np.isfinite(traj), axis=2)
     groups: dict[tuple[int, int], list[int]] = {}
     rows = traj.shape[1]

@@ -137,27 +137,7 @@ def run(args) -> int:
     return 0
 
 
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def set_postfix_str(self, s):
-        pass
-
-    def write(self, s):
-        import sys  # noqa: PLC0415
-
-        print(s, file=sys.stderr)
-
-    def close(self):
-        pass
-
-
 def _bar(total, enabled):
-    import os  # noqa: PLC0415
+    from .._progress import progress_bar  # noqa: PLC0415
 
-    if not enabled or os.environ.get("ANODIFF_NO_PROGRESS") == "1":
-        return _NoBar()
-    from tqdm.auto import tqdm  # noqa: PLC0415
-
-    return tqdm(total=total, desc="hessian", unit="epoch")
+    return progress_bar(total, desc="hessian", unit="epoch", enabled=enabled)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._progress import progress_bar
 from ..errors import InputError
 
 #: defaults of a new run (train(...) arguments left as None take these)
@@ -532,23 +533,5 @@ def _layout(items, dtypes: bool = False) -> dict:
     return out
 
 
-class _NoBar:
-    def update(self, n=1):
-        pass
-
-    def set_description(self, *a, **k):
-        pass
-
-    def set_postfix(self, *a, **k):
-        pass
-
-    def close(self):
-        pass
-
-
 def _bar(total: int, initial: int, enabled: bool):
-    if not enabled or os.environ.get("ANODIFF_NO_PROGRESS") == "1":
-        return _NoBar()
-    from tqdm.auto import tqdm  # noqa: PLC0415
-
-    return tqdm(total=total, initial=initial, unit="steps", dynamic_ncols=True)
+    return progress_bar(total, unit="steps", enabled=enabled, initial=initial, dynamic_ncols=True)
