@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
@@ -15,8 +12,9 @@ import anodiff
 from anodiff.analysis import accumulate_columns, finish, fit_msd_regimes, log_derivative
 from anodiff.cli import main as cli_main
 
+from conftest import run_cli
+
 SEED = np.random.SeedSequence().entropy
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _rng(extra=0):
@@ -288,9 +286,7 @@ def test_cli_writes_results(tmp_path, capsys):
 
 
 def _cli(args):
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"), ANODIFF_NO_PROGRESS="1")
-    return subprocess.run([sys.executable, "-m", "anodiff", "analyze", *map(str, args)],
-                          capture_output=True, text=True, env=env)
+    return run_cli("analyze", *args)
 
 
 def test_bad_input_exit_2(tmp_path):
