@@ -285,4 +285,7 @@ def _headline_rows(summary: dict):
     for key, label in labels:
         if key in summary:
             value = summary[key]
+            if value is None and key == "t0":
+                yield label, f"not reached: {summary.get('t0_reason', 'no window fitted by one power law')}"
+                continue
             yield label, fmt(value, 4) if not isinstance(value, str) else value

@@ -504,6 +504,9 @@ def headline(res: Results) -> dict:
             out["D_f"] = first.get("D_f")
             out["msl_2H"] = first.get("msl_2H")
         out["t0"] = analyze.get("t0")
+        if out["t0"] is None:
+            reasons = analyze.get("t0_reason") or {}
+            out["t0_reason"] = next(iter(reasons.values()), "no window fitted by one power law")
     for stem in ("levy", "hessian", "landscape", "toy_summary"):
         if stem in res.json:
             out[stem.replace("_summary", "")] = res.json[stem]
