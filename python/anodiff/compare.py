@@ -31,7 +31,8 @@ def _run_attrs(summary: dict, where: Path) -> dict:
         import h5py  # noqa: PLC0415
 
         with h5py.File(source, "r") as f:
-            attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+            attrs = {k: (v.decode() if isinstance(v, bytes) else v.item() if hasattr(v, "item") else v)
+                     for k, v in f.attrs.items()}
     if not attrs:
         raise InputError(f"{where}: no run attributes (summary.json has no 'run' entry and its "
                          f"source run file {source!r} is not readable)")
@@ -97,7 +98,7 @@ def group_over_seeds(rows: list[dict]) -> list[dict]:
 
 def compare_runs(dirs, out_dir) -> tuple[list[dict], Path]:
     """Write OUT/compare.json, OUT/compare.png and .svg; return the per-run table and the PNG path."""
-    from .report import _plt  # noqa: PLC0415
+    from .report import _json_safe, _plt  # noqa: PLC0415
 
     rows = [run_row(d) for d in dirs]
     grouped = group_over_seeds(rows)
@@ -131,5 +132,5 @@ def compare_runs(dirs, out_dir) -> tuple[list[dict], Path]:
     fig.savefig(png, bbox_inches="tight")
     fig.savefig(out / "compare.svg", bbox_inches="tight")
     plt.close(fig)
-    (out / "compare.json").write_text(json.dumps({"runs": rows, "groups": grouped}, indent=1))
+    (out / "compare.json").write_text(json.dumps(_json_safe({"runs": rows, "groups": grouped}), indent=1))
     return rows, png
