@@ -15,7 +15,7 @@ FIGURES = ["fig2ab_msd", "fig2c_beta", "alpha_tau0_vs_tw", "fig5ef_loss", "fig6b
            "fig6c_msl", "fig1a_landscape", "fig5a_levy", "fig5d_levy_windows", "fig7_hessian",
            "fig8_toy"]
 KEYS = ["alpha_early", "alpha_late", "alpha_dist", "D_f", "msl_2H", "hessian_top_first",
-        "hessian_top_last", "toy_alpha_early", "toy_alpha_late"]
+        "hessian_top_last", "landscape_box_dimension", "toy_alpha_early", "toy_alpha_late"]
 
 
 @pytest.fixture(scope="module")

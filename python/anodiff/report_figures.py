@@ -345,14 +345,23 @@ def fig_landscape(res: Results):
     ax.plot(0, 0, "r*", ms=9)
     kind = attrs.get("directions", "random")
     kind = kind.decode() if isinstance(kind, bytes) else kind
-    box = (res.json.get("landscape") or {}).get("box_counting") or {}
-    dim = box.get("dimension_mean") if isinstance(box, dict) else None
+    levels = _landscape_level_sets(res)
     ax.set_title(f"Loss landscape around epoch {attrs.get('epoch', '?')} ({kind} directions)"
-                 + (f"\nbox-counting dimension of level sets {dim:.2f}" if finite(dim) else ""))
+                 + (f"\nbox-counting dimension of level sets {levels['mean']:.2f} ± {levels['std']:.2f}"
+                    f" ({len(levels.get('levels', []))} levels)" if levels else ""))
     ax.set_xlabel("direction 1 (α, direction units)")
     ax.set_ylabel("direction 2 (β, direction units)")
     fig.colorbar(cs, ax=ax).set_label("log10 loss")
     return fig
+
+
+def _landscape_level_sets(res: Results) -> dict | None:
+    """Box-counting summary of the landscape's level sets (mean, std, … over levels), if computed."""
+    box = (res.json.get("landscape") or {}).get("box_counting")
+    levels = box.get("level_sets") if isinstance(box, dict) else None
+    if isinstance(levels, dict) and finite(levels.get("mean")) and finite(levels.get("std")):
+        return levels
+    return None
 
 
 # -- toy model (Fig. 8) -------------------------------------------------------------
@@ -516,10 +525,10 @@ def headline(res: Results) -> dict:
     tops = _hessian_tops(res)
     if tops:
         out["hessian_top_first"], out["hessian_top_last"] = tops
-    land = res.json.get("landscape") or {}
-    box = land.get("box_counting")
-    if isinstance(box, dict) and finite(box.get("dimension_mean")):
-        out["landscape_box_dimension"] = box["dimension_mean"]
+    levels = _landscape_level_sets(res)
+    if levels:
+        out["landscape_box_dimension"] = levels["mean"]
+        out["landscape_box_dimension_std"] = levels["std"]
     toy = res.json.get("toy_summary") or {}
     toy_main = toy.get("fractal", toy) if isinstance(toy, dict) else {}
     for key in ("alpha_early", "alpha_late"):
