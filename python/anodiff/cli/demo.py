@@ -84,7 +84,9 @@ def run(args) -> int:
     print(f"   {time.perf_counter() - t:.0f} s")
 
     t = _step(f"hessian: top-{cfg['hessian_k']} eigenvalues at every epoch checkpoint")
-    call("hessian", main_run, "--k", cfg["hessian_k"], "--epochs", cfg["hessian_epochs"],
+    # tol 1e-3: float32 Hessian-vector products leave a ~1e-4 residual floor on the
+    # smallest of the top eigenvalues late in training.
+    call("hessian", main_run, "--k", cfg["hessian_k"], "--epochs", cfg["hessian_epochs"], "--tol", 1e-3,
          "--samples", cfg["hessian_samples"], "--out", out / "hessian")
     print(f"   {time.perf_counter() - t:.0f} s")
 
