@@ -24,6 +24,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "geometry_hd.hpp"
 #include "hd.hpp"
 
 namespace anodiff {
@@ -31,8 +32,7 @@ namespace pair {
 
 // |x(t) - x(s)|^2 from the Gram matrix; clamped at 0 (rounding of equal points).
 ANODIFF_HD double delta_r2(const double* G, std::int64_t T, std::int64_t s, std::int64_t t) {
-    const double v = G[s * T + s] + G[t * T + t] - 2.0 * G[s * T + t];
-    return v > 0.0 ? v : 0.0;
+    return gram_sqdist(G[s * T + s], G[t * T + t], G[s * T + t]);  // the CPU kernels' formula
 }
 
 // (x(t) - x(s)) . (x(u) - x(s)) from the Gram matrix.
