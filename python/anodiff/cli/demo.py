@@ -105,7 +105,10 @@ def run(args) -> int:
     summary = json.loads((out / "summary.json").read_text())
     print(f"\nreport: {(out / 'report.html').resolve()}   ({time.perf_counter() - started:.0f} s in all)")
     print(f"  alpha early {_f(summary.get('alpha_early'))}, alpha late {_f(summary.get('alpha_late'))}")
-    print(f"  t0 = {_f(summary.get('t0'))} steps")
+    if summary.get("t0") is None:
+        print(f"  t0 not reached: {summary.get('t0_reason', 'no window fitted by one power law')}")
+    else:
+        print(f"  t0 = {summary['t0']} steps")
     print(f"  alpha_dist (Levy stability of gradients) = {_f(summary.get('alpha_dist'))}")
     return 0
 
