@@ -20,6 +20,16 @@ def rng(request):
     return np.random.default_rng(seed)
 
 
+@pytest.fixture
+def torch_one_thread():
+    """One intra-op torch thread: tiny graphs only pay synchronisation for more (shared CI host)."""
+    torch = pytest.importorskip("torch")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def write_run(path, weights, chunks=None, **extra):
     """Write a minimal run file: /weights plus optional datasets and attrs."""
     import h5py

@@ -13,13 +13,7 @@ from anodiff.hessian import (HessianOperator, hessian_vector_product, lanczos_to
                              top_eigenvalues)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny graphs: intra-op threads only add synchronisation (and the test host is shared)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _flat_fn(model, loss_fn, batches):

@@ -268,12 +268,7 @@ import torch.nn.functional as F  # noqa: E402
 from anodiff.landscape import hessian_directions, loss_surface, random_directions  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _convnet(seed):
