@@ -485,6 +485,9 @@ def test_external_sigkill_of_cli_then_resume(tmp_path, after):
     if proc.returncode != -signal.SIGKILL:
         pytest.skip("the run finished before it could be killed")
     with Trajectory(path, allow_incomplete=True) as t:
+        if t.complete and t.n_steps == 18:
+            # The kill landed after the last commit (during interpreter exit): a finished run.
+            pytest.skip("the run finished before the kill took effect")
         assert not t.complete
     r = subprocess.run([sys.executable, "-m", "anodiff", "train", "--out", str(path), "--resume",
                         "--no-progress"], env=_env(), capture_output=True, text=True, timeout=600)
