@@ -356,6 +356,20 @@ void toy_gradient_grid_py(CArrayF64 z, double h, CArrayF64 grad, int n_threads) 
     anodiff::toy_gradient_grid(zp, ny, nx, h, gp, threads);
 }
 
+// An optional output array written in place: None gives nullptr; otherwise it
+// must already be a C-contiguous float64 array of exactly `shape` (no copy).
+double* optional_out(const py::object& obj, CArrayF64& holder, std::vector<py::ssize_t> shape,
+                     const char* name, const char* shape_text) {
+    if (obj.is_none()) return nullptr;
+    holder = obj.cast<CArrayF64>();
+    if (holder.ptr() != obj.ptr())
+        throw std::invalid_argument(std::string(name) + " must be a C-contiguous float64 array (written in place)");
+    bool ok = holder.ndim() == static_cast<py::ssize_t>(shape.size());
+    for (std::size_t k = 0; ok && k < shape.size(); ++k) ok = holder.shape(k) == shape[k];
+    if (!ok) throw std::invalid_argument(std::string(name) + " must be " + shape_text);
+    return holder.mutable_data();
+}
+
 void toy_walk_py(CArrayF64 grad, CArrayF64 z, double h, double x0, double y0, CArrayF64 starts,
                  std::int64_t n_steps, double eta, double sigma, std::uint64_t seed, std::uint64_t walker_offset,
                  CArrayF64 traj, py::object grads_obj, py::object loss_obj,
@@ -372,26 +386,9 @@ void toy_walk_py(CArrayF64 grad, CArrayF64 z, double h, double x0, double y0, CA
         throw std::invalid_argument("exit_step must be (n_walkers,)");
     if (z.ndim() != 2 || z.shape(0) != ny || z.shape(1) != nx)
         throw std::invalid_argument("z must have shape (ny, nx) of grad");
-    double* lp = nullptr;
-    CArrayF64 loss;
-    if (!loss_obj.is_none()) {
-        loss = loss_obj.cast<CArrayF64>();
-        if (loss.ptr() != loss_obj.ptr())
-            throw std::invalid_argument("loss must be a C-contiguous float64 array (written in place)");
-        if (loss.ndim() != 2 || loss.shape(0) != n || loss.shape(1) != n_steps + 1)
-            throw std::invalid_argument("loss must be (n_walkers, n_steps + 1)");
-        lp = loss.mutable_data();
-    }
-    double* grads_ptr = nullptr;
-    CArrayF64 grads;
-    if (!grads_obj.is_none()) {
-        grads = grads_obj.cast<CArrayF64>();
-        if (grads.ptr() != grads_obj.ptr())
-            throw std::invalid_argument("grads must be a C-contiguous float64 array (written in place)");
-        if (grads.ndim() != 3 || grads.shape(0) != n || grads.shape(1) != n_steps || grads.shape(2) != 2)
-            throw std::invalid_argument("grads must be (n_walkers, n_steps, 2)");
-        grads_ptr = grads.mutable_data();
-    }
+    CArrayF64 loss, grads;  // keep the arrays alive while their pointers are used
+    double* lp = optional_out(loss_obj, loss, {n, n_steps + 1}, "loss", "(n_walkers, n_steps + 1)");
+    double* grads_ptr = optional_out(grads_obj, grads, {n, n_steps, 2}, "grads", "(n_walkers, n_steps, 2)");
     const double* gp = grad.data();
     const double* zp = z.data();
     const double* sp = starts.data();

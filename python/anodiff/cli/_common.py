@@ -16,3 +16,10 @@ def positive_int(text: str) -> int:
 
 def add_progress_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="do not draw progress bars")
+
+
+def add_scheduler_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="run on a Dask cluster (e.g. tcp://host:8786): workers accumulate "
+                             "dimension shards of RUN themselves, so it must be on a filesystem "
+                             "they share")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_progress_flag, positive_int
+from ._common import add_progress_flag, add_scheduler_flag, positive_int
 
 
 def _positive_float(text: str) -> float:
@@ -69,9 +69,7 @@ def register(sub) -> None:
                    help="exact near-diagonal band (points) with --gram-precision float32")
     p.add_argument("--memory-mb", type=_positive_float, default=256.0,
                    help="memory budget of the column strips in flight (default 256)")
-    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="run on a Dask cluster (e.g. tcp://host:8786): workers accumulate "
-                        "dimension shards of RUN, which must be on a filesystem they share")
+    add_scheduler_flag(p)
     add_progress_flag(p)
     p.set_defaults(run=run)
 

@@ -1,7 +1,7 @@
 """`anodiff msd`: the MSD of every window of a run file, streamed."""
 from __future__ import annotations
 
-from ._common import add_progress_flag, positive_int
+from ._common import add_progress_flag, add_scheduler_flag, positive_int
 
 
 def register(sub) -> None:
@@ -22,9 +22,7 @@ def register(sub) -> None:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="where the kernels run: cpu (default) or cuda (needs anodiff._cuda and a GPU)")
     p.add_argument("--out", default="msd.h5", help="output HDF5 file (default msd.h5)")
-    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="run on a Dask cluster (e.g. tcp://host:8786); workers open RUN themselves, "
-                        "so it must be on a filesystem they share")
+    add_scheduler_flag(p)
     add_progress_flag(p)
     p.set_defaults(run=run)
 
