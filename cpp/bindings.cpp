@@ -168,6 +168,40 @@ void msd_accumulate_py(py::array_t<Scalar> block, py::array_t<double> acf, py::a
     anodiff::msd_accumulate(data, T, n, stride, max_lag, acf_ptr, sumsq_ptr, threads);
 }
 
+// A (P, P) float64, Fortran order, upper triangle filled (as BLAS SYRK leaves it;
+// full and symmetric on return), Q (P, nb-1), CC (nb, nb),
+// band_sq (P, band) or None; see geometry.hpp.
+void block_gram_assemble_py(py::array_t<double> A, std::int64_t block, f64c Q, f64c CC, py::object band_obj,
+                            int n_threads) {
+    if (A.ndim() != 2 || A.shape(0) != A.shape(1) || !A.writeable() ||
+        !(A.flags() & py::array::f_style))
+        throw std::invalid_argument("A must be a writeable Fortran-ordered square float64 array");
+    if (block < 1) throw std::invalid_argument("block must be >= 1");
+    const std::int64_t P = A.shape(0);
+    const std::int64_t nb = P == 0 ? 0 : (P + block - 1) / block;
+    if (Q.ndim() != 2 || Q.shape(0) != P || Q.shape(1) != std::max<std::int64_t>(nb - 1, 0))
+        throw std::invalid_argument("Q must have shape (P, nb - 1) = (" + std::to_string(P) + ", " +
+                                    std::to_string(std::max<std::int64_t>(nb - 1, 0)) + ")");
+    if (CC.ndim() != 2 || CC.shape(0) != nb || CC.shape(1) != nb)
+        throw std::invalid_argument("CC must have shape (nb, nb) with nb = " + std::to_string(nb));
+    f64c band;
+    const double* bp = nullptr;
+    std::int64_t nband = 0;
+    if (!band_obj.is_none()) {
+        band = band_obj.cast<f64c>();
+        if (band.ndim() != 2 || band.shape(0) != P)
+            throw std::invalid_argument("band_sq must have shape (P, band) with P = " + std::to_string(P));
+        bp = band.data();
+        nband = band.shape(1);
+    }
+    double* a = A.mutable_data();
+    const double* q = Q.data();
+    const double* cc = CC.data();
+    const int threads = resolve_threads(n_threads);
+    py::gil_scoped_release release;
+    anodiff::block_gram_assemble(a, P, block, q, cc, bp, nband, threads);
+}
+
 void pair_bins_py(f64c G, f64c contour, py::object loss_obj, f64c s_edges, f64c r_edges, f64c s_sum_dr2,
                   f64c s_sum_ds, i64c s_count, f64c r_sum_dr, f64c r_sum_dl2, i64c r_count, int n_threads) {
     const double* g = square_f64(G, "G");
@@ -451,6 +485,9 @@ PYBIND11_MODULE(_core, m) {
           "out[p, k-1] += sum_i (block[(p+k)*row_step, i] - block[p*row_step, i])^2, k = 1..out.shape[1] (float64 sums).");
     m.def("band_sqdist_accumulate", &band_sqdist_py<double>, py::arg("block").noconvert(), py::arg("row_step"),
           py::arg("out"), py::arg("n_threads") = 0);
+    m.def("block_gram_assemble", &block_gram_assemble_py, py::arg("A").noconvert(), py::arg("block"), py::arg("Q"),
+          py::arg("CC"), py::arg("band_sq"), py::arg("n_threads") = 0,
+          "In place: the point-0-centred Gram matrix of a window from block-centred products (geometry.hpp).");
     m.def("pair_bins", &pair_bins_py, py::arg("G").noconvert(), py::arg("contour"), py::arg("loss"),
           py::arg("s_edges"), py::arg("r_edges"), py::arg("s_sum_dr2"), py::arg("s_sum_ds"), py::arg("s_count"),
           py::arg("r_sum_dr"), py::arg("r_sum_dl2"), py::arg("r_count"), py::arg("n_threads") = 0,

@@ -144,6 +144,59 @@ void band_sqdist_accumulate(const double* data, std::int64_t n_points, std::int6
     band_impl(data, n_points, row_step, n_cols, row_stride, band, out, n_threads);
 }
 
+void block_gram_assemble(double* A, std::int64_t P, std::int64_t block, const double* Q, const double* CC,
+                         const double* band_sq, std::int64_t band, int n_threads) {
+    if (P < 1) return;
+    const std::int64_t nb = (P + block - 1) / block;
+    const std::int64_t nq = nb - 1;
+    // cum[s*nb + j] = Σ_{m<j} Q_sm, so z_s.(C_I - C_J) = cum[s, I] - cum[s, J].
+    std::vector<double> cum(static_cast<std::size_t>(P * nb));
+    std::vector<double> a(static_cast<std::size_t>(P)), e(static_cast<std::size_t>(nb));
+    for (std::int64_t s = 0; s < P; ++s) {
+        a[s] = A[s * P + s];
+        double run = 0.0;
+        cum[s * nb] = 0.0;
+        for (std::int64_t m = 0; m < nq; ++m) cum[s * nb + m + 1] = (run += Q[s * nq + m]);
+    }
+    for (std::int64_t I = 0; I < nb; ++I) e[I] = CC[I * nb + I];
+    const auto sqdist = [&](std::int64_t s, std::int64_t t) {  // s < t
+        if (band_sq != nullptr && t - s <= band) return band_sq[s * band + (t - s - 1)];
+        const std::int64_t I = s / block, J = t / block;
+        const double* cs = cum.data() + s * nb;
+        const double* ct = cum.data() + t * nb;
+        return a[s] + a[t] - 2.0 * A[t * P + s] + 2.0 * ((cs[I] - cs[J]) + (ct[J] - ct[I])) + e[I] + e[J] -
+               2.0 * CC[I * nb + J];
+    };
+    std::vector<double> d0(static_cast<std::size_t>(P), 0.0);
+    for (std::int64_t t = 1; t < P; ++t) d0[t] = sqdist(0, t);
+    // Tiles of the upper triangle; each writes G_st to (s,t) and (t,s), reading
+    // only its own upper entries, so tiles are independent.
+    constexpr std::int64_t kTile = 64;
+    const std::int64_t nt = (P + kTile - 1) / kTile;
+    const std::int64_t n_tiles = nt * (nt + 1) / 2;
+    parallel_for_chunks(n_threads, n_tiles, [&](int, std::int64_t k0, std::int64_t k1) {
+        for (std::int64_t k = k0; k < k1; ++k) {
+            // k-th tile (ti <= tj) in row order of the upper triangle of tiles.
+            std::int64_t ti = 0, rem = k;
+            while (rem >= nt - ti) { rem -= nt - ti; ++ti; }
+            const std::int64_t tj = ti + rem;
+            const std::int64_t s0 = ti * kTile, s1 = std::min(P, s0 + kTile);
+            const std::int64_t t0 = tj * kTile, t1 = std::min(P, t0 + kTile);
+            for (std::int64_t t = t0; t < t1; ++t) {
+                for (std::int64_t s = s0; s < std::min(s1, t + 1); ++s) {
+                    const double g = s == t ? d0[s] : 0.5 * (d0[s] + d0[t] - sqdist(s, t));
+                    A[t * P + s] = g;
+                }
+            }
+        }
+    });
+    // Mirror after every upper entry has been read (the lower triangle held nothing).
+    parallel_for_chunks(n_threads, P, [&](int, std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t s = r0; s < r1; ++s)
+            for (std::int64_t t = s + 1; t < P; ++t) A[s * P + t] = A[t * P + s];
+    });
+}
+
 void pair_bins(const double* G, std::int64_t P, const double* contour, const double* loss,
                const double* s_edges, std::int64_t n_s, const double* r_edges, std::int64_t n_r,
                double* s_sum_dr2, double* s_sum_ds, std::int64_t* s_count, double* r_sum_dr,

@@ -29,6 +29,27 @@ void band_sqdist_accumulate(const double* data, std::int64_t n_points, std::int6
                             std::int64_t n_cols, std::int64_t row_stride, std::int64_t band,
                             double* out, int n_threads);
 
+// Gram matrix of a window's points centred on point 0, assembled in place
+// from block-centred products (the default float32 path of `analyze`).
+// Points are split into blocks of `block` consecutive points; block I has a
+// centre point C_I (one of its own points) and z_s = x_s - C_I(s). Inputs
+// (float64 sums over dimensions):
+//   A (P x P, column-major, upper triangle i <= j read): A_ij = z_i . z_j
+//     (float32 products: small entries, since each z spans half a block);
+//   Q (P x (nb-1), row-major): Q_sm = z_s . (C_{m+1} - C_m), nb = ceil(P/block);
+//   CC (nb x nb, row-major): CC_IJ = (C_I - x_0) . (C_J - x_0);
+//   band_sq (P x band, row-major, or null): exact |x_{s+k} - x_s|^2, k = 1..band.
+// Then, with I = I(s), J = I(t) and z_s . (C_I - C_J) = Σ_{m=J}^{I-1} Q_sm,
+//   Δr²(s,t) = A_ss + A_tt - 2 A_st + 2 z_s.(C_I - C_J) + 2 z_t.(C_J - C_I)
+//              + CC_II + CC_JJ - 2 CC_IJ,
+// replaced by band_sq where t - s <= band, and
+//   G_st = (Δr²(0,s) + Δr²(0,t) - Δr²(s,t)) / 2.
+// A is overwritten with the full symmetric G (row- and column-major alike).
+// Every rounding error of the float32 products is relative to |z|², never to
+// |x_s - x_0|², which is why this is as accurate as it is.
+void block_gram_assemble(double* A, std::int64_t P, std::int64_t block, const double* Q, const double* CC,
+                         const double* band_sq, std::int64_t band, int n_threads);
+
 // Binned pair sums over all pairs s < t of the window:
 //  * by contour length Δs = contour[t] - contour[s] in s_edges (n_s bins):
 //      s_sum_dr2[b] += Δr^2, s_sum_ds[b] += Δs, s_count[b] += 1;

@@ -59,8 +59,10 @@ def test_dask_analyze_equals_single_process(cluster, tmp_path, rng):
     W = (1e-2 * rng.standard_normal((300, 517))).cumsum(axis=0).astype(np.float32)
     loss = np.abs(rng.standard_normal(300)).astype(np.float32)
     path = write_run(tmp_path / "a.h5", W, chunks=(100, 32), loss=loss)
-    single = anodiff.analyze(path, T=120, tw_step=90)
-    sharded = anodiff.analyze(path, T=120, tw_step=90, client=cluster, n_shards=5)
+    # float64 products: shards and the whole file then agree to float64 rounding
+    single = anodiff.analyze(path, T=120, tw_step=90, gram_precision="float64")
+    sharded = anodiff.analyze(path, T=120, tw_step=90, client=cluster, n_shards=5,
+                              gram_precision="float64")
     assert sharded.t0 == single.t0
     assert len(sharded.windows) == len(single.windows)
     for a, b in zip(sharded.windows, single.windows):
@@ -72,6 +74,11 @@ def test_dask_analyze_equals_single_process(cluster, tmp_path, rng):
                 assert va == pytest.approx(vb, rel=1e-10, abs=1e-12)
         np.testing.assert_allclose(a.contour.y, b.contour.y, rtol=1e-10)
         np.testing.assert_allclose(a.msl.y, b.msl.y, rtol=1e-10)
+    # the default float32 products: equal to their rounding
+    fast = anodiff.analyze(path, T=120, tw_step=90, client=cluster, n_shards=5)
+    for a, b in zip(fast.windows, single.windows):
+        np.testing.assert_allclose(a.msd, b.msd, rtol=1e-6)
+        assert a.alpha == pytest.approx(b.alpha, rel=1e-6)
 
 
 def _die_once(path, windows, max_lag, *, columns, marker_dir):

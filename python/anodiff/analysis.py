@@ -11,19 +11,27 @@ dimensions, all float64 and additive over dimension shards:
   Gram matrix does not cover every step (``pair_stride > 1``) and, with
   ``by_layer``, per parameter tensor.
 
-Precision of the Gram matrix. Products are formed in float64 (BLAS DSYRK on
-float64 copies of ≤4096-dimension chunks of the centred strip, accumulated
-into one float64 matrix). Float32 products (SSYRK) would be 1.3–1.7× cheaper
-on this CPU, but their error is ~1e-7·√k·|x|² (k dimensions per product) while
-the short end-to-end distances G_ss + G_tt - 2G_st of a nearly ballistic window
-are ~|x|²/T²: already at T = 1000 that leaves no correct digit at the shortest
-lags. In float64 the same cancellation costs ~1e-16·√k·T², harmless. The
-float64 Gram matrix then also gives the time-averaged MSD exactly, for free
-(``Σ_t Δr²(t, t+τ)`` are its diagonal sums), so with ``pair_stride = 1`` no
-separate FFT pass is made; with ``pair_stride > 1`` the MSD comes from the
-FFT accumulator over every step. ``gram_precision='float32'`` trades that
-precision for speed (SSYRK per chunk, float64 sums, exact distances within a
-near-diagonal band of 16 points, MSD from the corrected Gram matrix).
+Precision of the Gram matrix. The time-averaged MSD comes from its diagonal
+sums (``Σ_t Δr²(t, t+τ)``), so with ``pair_stride = 1`` no separate FFT pass is
+made (with ``pair_stride > 1`` the MSD comes from the FFT accumulator over
+every step) and the Gram matrix must meet the MSD contract (≤ 1e-6 relative).
+Plain float32 products of the window centred on its first row cannot: their
+rounding is ~6e-8·|x_s|·|x_t| while the short distances G_ss + G_tt - 2G_st of
+a nearly ballistic window are ~|x|²/T², no correct digit at T = 1000.
+
+``gram_precision='float32'`` (default) therefore centres each block of
+``GRAM_BLOCK`` = 16 consecutive points on its own middle point C_I and forms in
+float32 (BLAS SSYRK/SGEMM on ≤16384-dimension chunks, float64 sums across
+chunks) only products of small vectors: z_s·z_t with z_s = x_s - C_I(s), and
+z_s·(C_{m+1} - C_m); the Gram matrix of the block centres (P/16 points) is
+float64, and the squared distances of points up to ``band`` = 8 apart are exact
+from differences. Every float32 rounding is then relative to |z|² ≲ Δr² of
+half a block, not to |x|², and `_core.block_gram_assemble` puts the float64
+Gram matrix of the window (centred on its first row) back together:
+measured ≤ 3e-7 relative on the MSD and ≤ 2e-6 on any pair distance, on
+ballistic, Brownian and offset-1e3 windows (tests/test_analysis.py), for
+about the cost of one float32 SYRK. ``gram_precision='float64'`` forms every
+product in float64 (DSYRK, ~1e-12 relative, about twice the time).
 
 `accumulate_columns` runs the pass over a column range and returns
 `AnalysisPartials` (mergeable with ``+``/`merge`); `finish` turns summed
@@ -36,13 +44,17 @@ distances; squared weight units for MSD and Δr²; the loss's units for ΔL.
 """
 from __future__ import annotations
 
+import concurrent.futures as futures
+import contextlib
 import json
 import math
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from . import _core
 from ._config import get_num_threads
@@ -51,7 +63,9 @@ from .geometry import (TRANSVERSE_ZERO, BinnedCurve, fit_two_segments, moving_av
                        moving_variance, pair_measures, try_fit, contour_positions)
 from .msd import fit_power_law, msd_from_sums
 
-GRAM_CHUNK_BYTES = 32 * 2**20  # float64 copy of one centred chunk
+GRAM_CHUNK_BYTES = 96 * 2**20  # one centred chunk (float64 or float32)
+GRAM_CHUNK_MAX_COLS = 16384    # wide products: BLAS SYRK is ~15 % slower on 4096 columns
+GRAM_BLOCK = 16                # points per block of the float32 Gram products
 
 
 # ---------------------------------------------------------------------------
@@ -62,10 +76,16 @@ GRAM_CHUNK_BYTES = 32 * 2**20  # float64 copy of one centred chunk
 class WindowSums:
     """Float64 sums over a set of dimensions for one window [t_w, t_w+T).
 
-    ``gram`` (P, P), Fortran order, only its upper triangle is accumulated;
+    ``gram`` (P, P), Fortran order, only its upper triangle is accumulated:
+    x_s·x_t (float64 products, points centred on the window's first row) or,
+    with gram_precision='float32', z_s·z_t of block-centred points (see the
+    module docstring), with ``cross`` (P, nb-1) = z_s·(C_{m+1} - C_m) and
+    ``centres_gram`` (nb, nb) the float64 Gram matrix of the block centres
+    (centred on the window's first row), ``block`` points per block;
     ``band_sq[p, k-1]`` (gram_precision='float32' only) the exact squared distance
     of points p and p+k, k = 1…band;
     ``step_sq[t] = Σ_i (w_i(t+1) - w_i(t))²`` for t < T-1 (last entry unused);
+    None when the band of consecutive steps already holds them (``band_sq[:, 0]``);
     ``acf``/``sumsq`` the MSD engine's sums (see `anodiff.msd.WindowAccumulator`),
     ``layer_acf``/``layer_sumsq`` the same per layer (n_layers, T).
     """
@@ -73,9 +93,12 @@ class WindowSums:
     t_w: int
     T: int
     stride: int
-    step_sq: np.ndarray
+    step_sq: np.ndarray | None
     gram: np.ndarray | None = None
     band_sq: np.ndarray | None = None
+    cross: np.ndarray | None = None
+    centres_gram: np.ndarray | None = None
+    block: int = 0
     acf: np.ndarray | None = None
     sumsq: np.ndarray | None = None
     layer_acf: np.ndarray | None = None
@@ -85,7 +108,10 @@ class WindowSums:
     def merge(self, other: "WindowSums") -> "WindowSums":
         if (self.t_w, self.T, self.stride) != (other.t_w, other.T, other.stride):
             raise InputError("cannot merge sums of different windows")
-        for name in ("step_sq", "gram", "band_sq", "acf", "sumsq", "layer_acf", "layer_sumsq"):
+        if self.block != other.block:
+            raise InputError("cannot merge window sums of different Gram block sizes")
+        for name in ("step_sq", "gram", "band_sq", "cross", "centres_gram", "acf", "sumsq",
+                     "layer_acf", "layer_sumsq"):
             a, b = getattr(self, name), getattr(other, name)
             if (a is None) != (b is None):
                 raise InputError(f"cannot merge window sums: {name} present in only one of them")
@@ -113,7 +139,7 @@ class AnalysisPartials:
     coordinate_subset: bool
     complete: bool
     layer_dims: np.ndarray | None = None  # columns of each layer in this pass
-    gram_precision: str = "float64"
+    gram_precision: str = "float32"
 
     def merge(self, other: "AnalysisPartials") -> "AnalysisPartials":
         """Add the sums of another shard (disjoint columns) of the same analysis."""
@@ -201,8 +227,131 @@ def _as_T_list(T) -> list[int]:
     return Ts
 
 
-def _gram_chunk_cols(P: int) -> int:
-    return int(max(256, min(4096, GRAM_CHUNK_BYTES // (8 * max(P, 1)))))
+def _gram_chunk_cols(P: int, itemsize: int = 8) -> int:
+    """Dimensions per product of P points: as many as GRAM_CHUNK_BYTES allow, ≤ GRAM_CHUNK_MAX_COLS."""
+    return int(max(256, min(GRAM_CHUNK_MAX_COLS, GRAM_CHUNK_BYTES // (itemsize * max(P, 1)))))
+
+
+def _block_layout(P: int, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Starts, sizes and centre points (the middle point of each block) of P points in blocks."""
+    starts = np.arange(0, P, block)
+    sizes = np.minimum(block, P - starts)
+    return starts, sizes, starts + sizes // 2
+
+
+class _Scratch(threading.local):
+    """Per-thread reusable float32 work arrays (allocating ~70 MB per product costs)."""
+
+    def get(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        arrays = self.__dict__.setdefault("arrays", {})
+        a = arrays.get(name)
+        if a is None or a.shape != shape:
+            a = arrays[name] = np.empty(shape, dtype=np.float32)
+        return a
+
+
+def _block_products(ws: WindowSums, rows: np.ndarray, scratch: _Scratch, lock) -> None:
+    """Add the float32 block-centred products of points ``rows`` (P, w) to ``ws``.
+
+    z_s = x_s - C_I(s) for the centre C_I of each block of ``ws.block`` points and
+    ΔC_m = C_{m+1} - C_m: one float32 SYRK of the stacked rows [z; ΔC] gives both
+    ``ws.gram += z zᵀ`` and ``ws.cross += z ΔCᵀ``; ``ws.centres_gram += (C - x_0)(C -
+    x_0)ᵀ`` is float64. The float32 products span ≤ w dimensions; sums are float64.
+    """
+    P, k = rows.shape
+    B = ws.block
+    starts, sizes, centres = _block_layout(P, B)
+    nq = starts.size - 1
+    full = P // B
+    C = rows[centres]
+    stacked = scratch.get("stacked", (P + nq, k))
+    Z = stacked[:P]
+    np.subtract(rows[:full * B].reshape(full, B, k), C[:full, None, :],
+                out=Z[:full * B].reshape(full, B, k))
+    if full < starts.size:
+        np.subtract(rows[full * B:], C[-1], out=Z[full * B:])
+    np.subtract(C[1:], C[:-1], out=stacked[P:])
+    products = np.matmul(stacked, stacked.T, out=scratch.get("products", (P + nq, P + nq)))
+    Cg = np.subtract(C, rows[0], dtype=np.float64)
+    centres_gram = Cg @ Cg.T
+    with lock:
+        ws.gram += products.T[:P, :P]  # symmetric; .T matches the Fortran order of ws.gram
+        ws.cross += products[:P, P:]
+        ws.centres_gram += centres_gram
+
+
+def _float64_products(ws: WindowSums, rows: np.ndarray, lock) -> None:
+    """Add x xᵀ of points ``rows`` (P, w) centred on the first one, in float64, to ``ws.gram``."""
+    X = np.subtract(rows, rows[0], dtype=np.float64)
+    products = X @ X.T
+    with lock:
+        ws.gram += products.T
+
+
+def _accumulate_piece(ws: WindowSums, block: np.ndarray, pair_stride: int, layer_runs,
+                      scratch: _Scratch, lock, where: str) -> None:
+    """Every sum of window ``ws`` over the dimensions of ``block`` (T, w), one thread.
+
+    Sums are formed locally and added to ``ws`` under ``lock``, so pieces of
+    different dimensions can run concurrently. ``layer_runs`` are
+    (a, b, layer id) column ranges of the block; ``where`` names the block in errors.
+    """
+    if ws.band_sq is not None:
+        band = np.zeros_like(ws.band_sq)
+        _core.band_sqdist_accumulate(block, pair_stride, band, 1)
+    if ws.step_sq is not None:
+        step = np.zeros_like(ws.step_sq)
+        _core.band_sqdist_accumulate(block, 1, step, 1)
+    if not np.all(np.isfinite(band if ws.step_sq is None else step)):
+        raise InputError(f"{where} has NaN or inf")
+    if ws.gram is not None:
+        rows = block[::pair_stride]
+        if ws.cross is not None:
+            _block_products(ws, rows, scratch, lock)
+        else:
+            _float64_products(ws, rows, lock)
+    acf = sumsq = None
+    if ws.layer_acf is not None:
+        acf, sumsq = np.zeros_like(ws.layer_acf), np.zeros_like(ws.layer_sumsq)
+        for a, b, lid in layer_runs:
+            _core.msd_accumulate(block[:, a:b], acf[lid], sumsq[lid], 1)
+    elif ws.acf is not None:
+        acf, sumsq = np.zeros_like(ws.acf), np.zeros_like(ws.sumsq)
+        _core.msd_accumulate(block, acf, sumsq, 1)
+    with lock:
+        if ws.band_sq is not None:
+            ws.band_sq += band
+        if ws.step_sq is not None:
+            ws.step_sq += step
+        if ws.layer_acf is not None:
+            ws.layer_acf += acf
+            ws.layer_sumsq += sumsq
+        elif ws.acf is not None:
+            ws.acf += acf
+            ws.sumsq += sumsq
+
+
+def _pieces(width: int, n_pieces: int, max_width: int, min_width: int = 1024) -> list[tuple[int, int]]:
+    """Column ranges splitting [0, width) into ≥ n_pieces near-equal pieces of ≤ max_width
+    (pieces stay ≥ min_width where the width allows)."""
+    n = max(-(-width // max_width), min(n_pieces, max(1, width // min_width)))
+    edges = [width * i // n for i in range(n + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+class _InlinePool:
+    """The executor interface, running each task at once (one thread)."""
+
+    def submit(self, fn, *args):
+        f = futures.Future()
+        try:
+            f.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - re-raised by result()
+            f.set_exception(exc)
+        return f
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        pass
 
 
 def accumulate_columns(path, T=1000, tw_step: int | None = None, *,
@@ -210,7 +359,7 @@ def accumulate_columns(path, T=1000, tw_step: int | None = None, *,
                        pairs: bool = True, by_layer: bool = False, loss: str = "loss",
                        msl: bool = True, t_start: int = 0, t_stop: int | None = None,
                        allow_incomplete: bool = False, memory_mb: float = 256.0,
-                       progress: bool = False, gram_precision: str = "float64", band: int = 16,
+                       progress: bool = False, gram_precision: str = "float32", band: int = 8,
                        on_window: Callable[[int, WindowSums], bool] | None = None,
                        ) -> AnalysisPartials:
     """One pass over dimensions [c0, c1) of a run file: the per-window sums of every window.
@@ -220,17 +369,15 @@ def accumulate_columns(path, T=1000, tw_step: int | None = None, *,
     column ranges add up (`AnalysisPartials.merge`) to those of all columns;
     `finish` turns them into results.
 
-    ``gram_precision='float32'`` forms the Gram products in float32 (SSYRK per
-    ≤4096-dimension chunk, float64 sums across chunks) and the squared distances
-    of points up to ``band`` apart exactly from differences; see `finish_window`
-    for what that costs in precision.
+    ``gram_precision='float32'`` (default) forms the Gram products of
+    block-centred points in float32 (float64 sums across chunks) and the squared
+    distances of points up to ``band`` apart exactly from differences;
+    'float64' forms every product in float64. See the module docstring.
 
     ``on_window(k, sums)`` is called as soon as window k has seen every column
     of the range; when it returns True the sums are dropped from the partials
     (``partials.windows[k] = None``), which bounds memory for long runs.
     """
-    from scipy.linalg.blas import dsyrk  # noqa: PLC0415
-
     from .io import Trajectory  # noqa: PLC0415
 
     Ts = _as_T_list(T)
@@ -273,57 +420,75 @@ def accumulate_columns(path, T=1000, tw_step: int | None = None, *,
         for s, e in windows:
             Tk = e - s
             P = (Tk - 1) // pair_stride + 1
-            ws = WindowSums(t_w=s, T=Tk, stride=pair_stride, step_sq=np.zeros((Tk, 1)))
+            blocked = pairs and gram_precision == "float32"
+            # The band's first column holds the step norms when every step is a point.
+            ws = WindowSums(t_w=s, T=Tk, stride=pair_stride,
+                            step_sq=None if blocked and pair_stride == 1 else np.zeros((Tk, 1)))
             if pairs:
                 ws.gram = np.zeros((P, P), order="F")
-                if gram_precision == "float32":
+                if blocked:
+                    nb = len(_block_layout(P, GRAM_BLOCK)[0])
+                    ws.block = GRAM_BLOCK
                     ws.band_sq = np.zeros((P, min(band, P - 1)))
+                    ws.cross = np.zeros((P, nb - 1))
+                    ws.centres_gram = np.zeros((nb, nb))
             if use_fft and not layers:
                 ws.acf, ws.sumsq = np.zeros(Tk), np.zeros(Tk)
             if layers:
                 ws.layer_acf, ws.layer_sumsq = np.zeros((n_layers, Tk)), np.zeros((n_layers, Tk))
             sums.append(ws)
+        scratch = _Scratch()
+        lock = threading.Lock()
+        pool = futures.ThreadPoolExecutor(nt, thread_name_prefix="anodiff-analyze") if nt > 1 \
+            else _InlinePool()
+
+        def finish_strip(strip, tasks):
+            for task in tasks:
+                task.result()
+            for k in strip.window_indices:
+                ws = sums[k]
+                ws.n_dims += strip.c1 - strip.c0
+                if strip.c1 == col1 and on_window is not None and on_window(k, ws):
+                    sums[k] = None
+
         try:
             strips = traj.iter_strips(windows, memory_mb=memory_mb, progress=progress,
-                                      desc="analyze", columns=(col0, col1))
-            for strip in strips:
-                for k in strip.window_indices:
-                    s, e = windows[k]
-                    ws = sums[k]
-                    block = strip.block(s, e)
-                    _core.band_sqdist_accumulate(block, 1, ws.step_sq, nt)
-                    if not np.all(np.isfinite(ws.step_sq)):
-                        raise InputError(f"{traj.path}: /weights has NaN or inf in steps [{s}, {e}), "
-                                         f"dimensions [{strip.c0}, {strip.c1})")
-                    if ws.gram is not None:
-                        rows = block[::pair_stride]
-                        ref = block[0]
-                        kc = _gram_chunk_cols(rows.shape[0])
-                        if ws.band_sq is None:
-                            for c in range(0, block.shape[1], kc):
-                                X = np.subtract(rows[:, c:c + kc], ref[c:c + kc], dtype=np.float64)
-                                ws.gram = dsyrk(1.0, X.T, beta=1.0, c=ws.gram, trans=1, lower=0,
-                                                overwrite_c=1)
-                        else:
-                            for c in range(0, block.shape[1], 4096):
-                                X = np.subtract(rows[:, c:c + 4096], ref[c:c + 4096],
-                                                dtype=np.float32)
-                                ws.gram += (X @ X.T).T  # symmetric; .T matches Fortran order
-                            _core.band_sqdist_accumulate(block, pair_stride, ws.band_sq, nt)
-                    if layers:
-                        for a, b, lid in runs:
-                            a, b = max(a, strip.c0), min(b, strip.c1)
-                            if a < b:
-                                _core.msd_accumulate(block[:, a - strip.c0:b - strip.c0],
-                                                             ws.layer_acf[lid], ws.layer_sumsq[lid], nt)
-                    elif ws.acf is not None:
-                        _core.msd_accumulate(block, ws.acf, ws.sumsq, nt)
-                    ws.n_dims += strip.c1 - strip.c0
-                    if strip.c1 == col1 and on_window is not None and on_window(k, ws):
-                        sums[k] = None
+                                      desc="analyze", columns=(col0, col1),
+                                      min_width=GRAM_CHUNK_MAX_COLS if pairs else 0,
+                                      prefetch="auto")
+            # Threads over dimension pieces, each running single-threaded BLAS: threaded
+            # BLAS would spin-wait between calls and slow every other kernel and the reads.
+            with threadpool_limits(1, user_api="blas") if nt > 1 else contextlib.nullcontext():
+                previous = None
+                for strip in strips:
+                    tasks = []
+                    n_win = len(strip.window_indices)
+                    for k in strip.window_indices:
+                        s, e = windows[k]
+                        ws = sums[k]
+                        block = strip.block(s, e)
+                        P = ws.gram.shape[0] if ws.gram is not None else 1
+                        for a, b in _pieces(block.shape[1], -(-2 * nt // n_win),
+                                            _gram_chunk_cols(P, 4 if ws.cross is not None else 8)):
+                            c0, c1 = strip.c0 + a, strip.c0 + b
+                            lr = [(max(ra, c0) - c0, min(rb, c1) - c0, lid) for ra, rb, lid in runs
+                                  if rb > c0 and ra < c1] if layers else None
+                            where = (f"{traj.path}: /weights in steps [{s}, {e}), "
+                                     f"dimensions [{c0}, {c1})")
+                            tasks.append(pool.submit(_accumulate_piece, ws, block[:, a:b], pair_stride,
+                                                     lr, scratch, lock, where))
+                    # The previous strip's windows finish (and the next strip is read) while
+                    # this strip's pieces run.
+                    if previous is not None:
+                        finish_strip(*previous)
+                    previous = (strip, tasks)
+                if previous is not None:
+                    finish_strip(*previous)
         except OSError as exc:
             raise InputError(f"{traj.path}: cannot read /weights ({str(exc).splitlines()[0]}); "
                              "truncated or half-written file?") from None
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         return AnalysisPartials(
             source=str(traj.path), n_steps=traj.n_steps, n_dims_total=traj.n_dims,
             columns=[(col0, col1)], windows=sums, pair_stride=pair_stride, pairs=pairs,
@@ -613,24 +778,21 @@ class FinishOptions:
     moving_var_window: int = 100
 
 
-def _full_gram(g: np.ndarray, band_sq: np.ndarray | None = None) -> np.ndarray:
-    """Symmetric C-ordered matrix from the upper triangle accumulated by DSYRK.
+def window_gram(ws: WindowSums) -> np.ndarray:
+    """The window's float64 Gram matrix (P, P), points centred on its first point.
 
-    With ``band_sq`` (exact squared distances of points up to b apart), the
-    entries within b of the diagonal are replaced by
-    ``G_st = (G_ss + G_tt - D_st) / 2`` so that G_ss + G_tt - 2 G_st = D_st.
+    From float64 products: the upper triangle mirrored. From block-centred
+    float32 products (``ws.cross`` present): assembled by
+    `_core.block_gram_assemble` (see the module docstring). Returned
+    C-contiguous and symmetric; ``ws`` is left unchanged.
     """
-    up = np.triu(g)
-    G = np.ascontiguousarray(up + np.triu(up, 1).T)
-    if band_sq is not None:
-        P = G.shape[0]
-        diag = np.diagonal(G).copy()
-        for k in range(1, band_sq.shape[1] + 1):
-            s = np.arange(P - k)
-            v = 0.5 * (diag[s] + diag[s + k] - band_sq[: P - k, k - 1])
-            G[s, s + k] = v
-            G[s + k, s] = v
-    return G
+    if ws.cross is None:
+        up = np.triu(ws.gram)
+        return np.ascontiguousarray(up + np.triu(up, 1).T)
+    G = np.array(ws.gram, order="F", copy=True)
+    _core.block_gram_assemble(G, ws.block, ws.cross, ws.centres_gram, ws.band_sq,
+                              get_num_threads())
+    return G.T  # symmetric: the transpose of the Fortran array is the C-ordered matrix
 
 
 def _msl_bounds(curve: BinnedCurve, msl_range) -> tuple[float | None, float | None]:
@@ -654,14 +816,16 @@ def finish_window(ws: WindowSums, parts: AnalysisPartials, opts: FinishOptions,
     """Fits and pair kernels of one window from its summed sums."""
     T, stride = ws.T, ws.stride
     reasons: dict[str, str] = {}
-    G = _full_gram(ws.gram, ws.band_sq) if ws.gram is not None else None
-    if G is not None and stride == 1:
+    G = window_gram(ws) if ws.gram is not None else None
+    # The FFT sums, when the pass made them (by layer), are exact to float64 rounding:
+    # prefer them to the Gram matrix's diagonals.
+    if ws.layer_acf is not None:
+        acf, sumsq = ws.layer_acf.sum(axis=0), ws.layer_sumsq.sum(axis=0)
+    elif ws.acf is not None or G is None or stride != 1:
+        acf, sumsq = ws.acf, ws.sumsq
+    else:
         sumsq = np.diagonal(G).copy()
         acf = np.array([np.trace(G, offset=k) for k in range(T)])
-    elif ws.layer_acf is not None:
-        acf, sumsq = ws.layer_acf.sum(axis=0), ws.layer_sumsq.sum(axis=0)
-    else:
-        acf, sumsq = ws.acf, ws.sumsq
     lags, msd = msd_from_sums(acf, sumsq)
     if not np.all(np.isfinite(msd)):
         raise InputError(f"{parts.source}: /weights has NaN or inf in window t_w={ws.t_w}")
@@ -671,7 +835,7 @@ def finish_window(ws: WindowSums, parts: AnalysisPartials, opts: FinishOptions,
     res = WindowResult(t_w=ws.t_w, T=T, pair_stride=stride, lags=lags, msd=msd, beta_tau=btau,
                        beta=beta, alpha=reg.alpha, rmse=reg.rmse, tau0=reg.tau0,
                        alpha1=reg.alpha1, alpha2=reg.alpha2)
-    step_sq = ws.step_sq[: T - 1, 0]
+    step_sq = (ws.band_sq if ws.step_sq is None else ws.step_sq)[: T - 1, 0]
     res.step_norm = np.sqrt(np.maximum(step_sq, 0.0))
     contour_all = contour_positions(step_sq, 1)
     res.path_ds = contour_all[1:]
@@ -838,7 +1002,7 @@ def analyze(path, T=1000, tw_step: int | None = None, *, pair_stride: int = 1,
             beta_dtau: int = 20, n_bins: int = 40, msl_range=None, smooth: int = 40,
             moving_var_window: int = 100, t_start: int = 0, t_stop: int | None = None,
             allow_incomplete: bool = False, memory_mb: float = 256.0, progress: bool = False,
-            gram_precision: str = "float64", band: int = 16,
+            gram_precision: str = "float32", band: int = 8,
             device: str = "cpu", client=None, n_shards: int | None = None) -> AnalysisResult:
     """Every trajectory measure of each window [t_w, t_w+T) of a run file, from one pass.
 
@@ -857,12 +1021,12 @@ def analyze(path, T=1000, tw_step: int | None = None, *, pair_stride: int = 1,
     t_start, t_stop : restrict the windows to steps [t_start, t_stop).
     allow_incomplete : analyse the recorded steps of a run with complete=False.
     memory_mb : budget of the two column strips in flight.
-    gram_precision : 'float64' (default: DSYRK, every pair distance and the MSD
-        to ~1e-12 relative) or 'float32' (SSYRK per ≤4096-dimension chunk with
-        float64 sums, ~1.5× faster; pairs up to ``band`` points apart exact, the
-        others and the MSD at lags > band to ~1e-7·√4096·|x|²/Δr², i.e. ~1e-5–1e-3
-        relative on nearly ballistic windows).
-    band : exact near-diagonal band (points) of the float32 Gram matrix.
+    gram_precision : 'float32' (default: float32 products of block-centred
+        points, float64 sums and corrections; MSD ≤ 1e-6 and pair distances
+        ~1e-6 relative, see the module docstring) or 'float64' (every product
+        in float64, ~1e-12 relative, about twice the time).
+    band : points apart up to which squared distances are formed exactly from
+        differences (gram_precision='float32').
     device : 'cpu' (the GPU engine is a separate module).
     client : a Dask `distributed.Client` or scheduler address: the dimensions
         are split into ``n_shards`` column ranges (default 4 per worker thread)

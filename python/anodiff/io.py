@@ -3,11 +3,12 @@
 `Trajectory` opens `run.h5`, checks that its datasets and attributes add up,
 and streams the weights of a set of windows in column strips that follow the
 HDF5 chunking, with a prefetch thread so that reading the next strip overlaps
-with computing on the current one. All numeric work lives elsewhere.
+with computing on the current one (when the reads wait on a disk). All numeric work lives elsewhere.
 """
 from __future__ import annotations
 
 import concurrent.futures as futures
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -60,6 +61,7 @@ class Trajectory:
 
     def __init__(self, path, allow_incomplete: bool = False):
         self.path = Path(path)
+        self._fd: int | None = None  # raw descriptor for readahead, opened on first use
         self.file = _open_h5(self.path)
         try:
             self._validate(allow_incomplete)
@@ -99,8 +101,49 @@ class Trajectory:
                              f"{self.n_steps} steps")
         self.chunk_cols = int(w.chunks[1]) if w.chunks else min(self.n_dims, 4096)
 
+    # -- reading ahead ---------------------------------------------------
+    @property
+    def can_readahead(self) -> bool:
+        """Whether `readahead` can ask the OS for /weights chunks (POSIX, chunked dataset)."""
+        return hasattr(os, "posix_fadvise") and self.weights.chunks is not None and \
+            hasattr(self.weights.id, "get_chunk_info_by_coord")
+
+    def readahead(self, t_start: int, t_stop: int, c0: int = 0, c1: int | None = None) -> None:
+        """Ask the OS to start reading the chunks of this block into the page cache.
+
+        Non-blocking (posix_fadvise WILLNEED on each chunk's bytes); nothing
+        happens where that is not possible, and any failure is ignored: it only
+        ever changes how soon a later `read` finds its data.
+        """
+        if not self.can_readahead:
+            return
+        c1 = self.n_dims if c1 is None else c1
+        cr, cc = self.weights.chunks
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDONLY)
+            ranges = []
+            for r in range(t_start - t_start % cr, t_stop, cr):
+                for c in range(c0 - c0 % cc, c1, cc):
+                    info = self.weights.id.get_chunk_info_by_coord((r, c))
+                    if info.byte_offset is not None and info.size:
+                        ranges.append((int(info.byte_offset), int(info.size)))
+            ranges.sort()
+            start = end = -1
+            for off, size in ranges + [(-1, 0)]:
+                if off != end:  # not contiguous with the run so far
+                    if end > start >= 0:
+                        os.posix_fadvise(self._fd, start, end - start, os.POSIX_FADV_WILLNEED)
+                    start = off
+                end = off + size
+        except (OSError, ValueError, RuntimeError, KeyError):
+            pass
+
     # -- context manager -------------------------------------------------
     def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         self.file.close()
 
     def __enter__(self) -> "Trajectory":
@@ -139,13 +182,25 @@ class Trajectory:
 
     def iter_strips(self, windows: list[tuple[int, int]], memory_mb: float = 256.0,
                     progress: bool = False, desc: str = "read",
-                    columns: tuple[int, int] | None = None) -> Iterator[Strip]:
+                    columns: tuple[int, int] | None = None,
+                    min_width: int = 0, prefetch: bool | str = True) -> Iterator[Strip]:
         """Yield column strips covering every window, reading each stored value about once.
 
         Windows (sorted by start) are grouped into row spans; for each span the
         columns (all, or the shard `columns` = [c0, c1)) are read in strips
         whose width is a multiple of the HDF5 chunk width, sized so that two
-        strips (current + prefetched) fit in `memory_mb`.
+        strips (current + prefetched) fit in `memory_mb`. A group's span is
+        kept short enough for strips of at least `min_width` columns (when one
+        window alone allows it): wide strips make faster matrix products, at
+        the price of reading rows shared by windows of different groups again.
+
+        `prefetch`: True reads the next strip in a background thread while the
+        caller works on the current one; False reads in turn; 'auto' reads in
+        turn but first asks the OS to read the next strip's chunks ahead
+        (`readahead`), so that a disk works while the caller computes and a
+        file in the page cache costs no second thread (a memory copy in a
+        thread slows the caller's threaded BLAS by more than it saves); where
+        the OS cannot be asked, 'auto' is True.
         """
         if not windows:
             return
@@ -154,7 +209,8 @@ class Trajectory:
             raise InputError(f"column range [{col_start}, {col_stop}) outside the {self.n_dims} dimensions")
         itemsize = self.weights.dtype.itemsize
         budget = max(1, int(memory_mb * 2**20 / 2))  # two strips in flight
-        groups = _group_windows(windows, budget, itemsize * self.chunk_cols)
+        min_chunks = max(1, -(-int(min_width) // self.chunk_cols))
+        groups = _group_windows(windows, budget, itemsize * self.chunk_cols * min_chunks)
         plan = []
         for idx in groups:
             r0 = min(windows[k][0] for k in idx)
@@ -166,18 +222,32 @@ class Trajectory:
         total_bytes = sum((r1 - r0) * (c1 - c0) * itemsize for r0, r1, c0, c1, _ in plan)
         bar = progress_bar(total_bytes, desc=desc, unit="B", enabled=progress, unit_scale=True,
                            unit_divisor=1024)
-        pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="anodiff-prefetch")
+        if prefetch not in (True, False, "auto"):
+            raise InputError(f"prefetch must be True, False or 'auto', got {prefetch!r}")
+        pool = None
+        pending = None
+        readahead = prefetch == "auto" and self.can_readahead
+        overlap = prefetch is True or (prefetch == "auto" and not readahead)
         try:
-            pending = pool.submit(self.read, *_read_args(plan[0]))
             for i, item in enumerate(plan):
-                data = pending.result()
-                if i + 1 < len(plan):
+                if pending is not None:
+                    data = pending.result()
+                else:
+                    data = self.read(*_read_args(item))
+                pending = None
+                if readahead and i + 1 < len(plan):
+                    self.readahead(*_read_args(plan[i + 1]))
+                elif overlap and i + 1 < len(plan):
+                    if pool is None:
+                        pool = futures.ThreadPoolExecutor(max_workers=1,
+                                                          thread_name_prefix="anodiff-prefetch")
                     pending = pool.submit(self.read, *_read_args(plan[i + 1]))
                 r0, r1, c0, c1, idx = item
                 yield Strip(c0=c0, c1=c1, row0=r0, data=data, window_indices=idx)
                 bar.update(data.nbytes)
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
             bar.close()
 
 

@@ -61,12 +61,14 @@ def register(sub) -> None:
     p.add_argument("--t-stop", type=int, default=None, help="windows end at or before this step")
     p.add_argument("--allow-incomplete", action="store_true",
                    help="analyse the recorded steps of a run that did not finish (complete=False)")
-    p.add_argument("--gram-precision", choices=("float64", "float32"), default="float64",
-                   help="products of the Gram matrix: float64 (DSYRK; exact pair distances and "
-                        "MSD) or float32 (SSYRK, ~1.5x faster; distances of points within "
-                        "--band steps exact, the rest to ~1e-5..1e-3 relative); default float64")
-    p.add_argument("--band", type=positive_int, default=16,
-                   help="exact near-diagonal band (points) with --gram-precision float32")
+    p.add_argument("--gram-precision", choices=("float32", "float64"), default="float32",
+                   help="products of the Gram matrix: float32 (default: products of "
+                        "block-centred points with float64 sums and corrections; MSD within "
+                        "1e-6, pair distances within ~2e-6 relative) or float64 (every "
+                        "product in float64, ~1e-12, about twice the time)")
+    p.add_argument("--band", type=positive_int, default=8,
+                   help="with --gram-precision float32: points apart up to which squared "
+                        "distances are formed exactly from differences (default 8)")
     p.add_argument("--memory-mb", type=_positive_float, default=256.0,
                    help="memory budget of the column strips in flight (default 256)")
     add_scheduler_flag(p)
