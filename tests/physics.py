@@ -36,3 +36,19 @@ def fbm(rng, n_steps: int, n_dims: int, hurst: float) -> np.ndarray:
     out = np.zeros((n_steps, n_dims))
     out[1:] = np.cumsum(noise, axis=0)
     return out
+
+
+def float32_hard_windows(rng, n_steps: int, n_dims: int) -> dict[str, np.ndarray]:
+    """Windows whose short distances plain float32 products lose: far from the origin,
+    nearly ballistic, Brownian, mixed (float64 values; store them as float32)."""
+    t = np.arange(n_steps)[:, None]
+    v = rng.standard_normal(n_dims) * 1e-4
+    walk = np.cumsum(rng.standard_normal((n_steps, n_dims)) * 1e-4, axis=0)
+    return {
+        "offset 1e3, steps 1e-4": 1e3 + walk,
+        "brownian, weights ~N(0,1)": rng.standard_normal(n_dims) + walk,
+        "ballistic + 1e-6 noise": rng.standard_normal(n_dims) + t * v
+        + 1e-6 * rng.standard_normal((n_steps, n_dims)),
+        "ballistic from 0": t * v,
+        "noise + drift": 0.05 * rng.standard_normal(n_dims) + 0.3 * walk + 0.5 * t * v,
+    }

@@ -12,6 +12,7 @@ from anodiff.analysis import accumulate_columns, finish, fit_msd_regimes, log_de
 from anodiff.cli import main as cli_main
 
 from conftest import run_cli
+from physics import float32_hard_windows
 
 SEED = np.random.SeedSequence().entropy
 
@@ -172,21 +173,6 @@ def test_msd_precision_contract(tmp_path):
     np.testing.assert_allclose(w.msd, fft_msd, rtol=1e-8)
 
 
-def _window_kinds(rng, n, d):
-    """Windows that are hard for float32 products: far from the origin, nearly ballistic,
-    Brownian, mixed; float32 like a run file."""
-    t = np.arange(n)[:, None]
-    v = rng.standard_normal(d) * 1e-4
-    walk = np.cumsum(rng.standard_normal((n, d)) * 1e-4, axis=0)
-    return {
-        "offset 1e3, steps 1e-4": 1e3 + walk,
-        "brownian, weights ~N(0,1)": rng.standard_normal(d) + walk,
-        "ballistic + 1e-6 noise": rng.standard_normal(d) + t * v + 1e-6 * rng.standard_normal((n, d)),
-        "ballistic from 0": t * v,
-        "noise + drift": 0.05 * rng.standard_normal(d) + 0.3 * walk + 0.5 * t * v,
-    }
-
-
 @pytest.mark.parametrize("n", [181, 250])
 def test_float32_gram_contract(tmp_path, n):
     """Default float32 products of block-centred points: the MSD within 1e-6 and every pair
@@ -196,7 +182,7 @@ def test_float32_gram_contract(tmp_path, n):
 
     rng = _rng(13 + n)
     d = 2500 if n == 181 else 20011  # > one product chunk of 16384 dimensions
-    for name, W in _window_kinds(rng, n, d).items():
+    for name, W in float32_hard_windows(rng, n, d).items():
         W = W.astype(np.float32)
         p = write_run(tmp_path / "f.h5", W, rng.standard_normal(n), chunks=(64, 4096))
         parts = accumulate_columns(p, T=n)

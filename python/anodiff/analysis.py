@@ -21,17 +21,22 @@ a nearly ballistic window are ~|x|²/T², no correct digit at T = 1000.
 
 ``gram_precision='float32'`` (default) therefore centres each block of
 ``GRAM_BLOCK`` = 16 consecutive points on its own middle point C_I and forms in
-float32 (BLAS SSYRK/SGEMM on ≤16384-dimension chunks, float64 sums across
-chunks) only products of small vectors: z_s·z_t with z_s = x_s - C_I(s), and
+float32 (one BLAS SSYRK per ≤16384-dimension piece, float64 sums across
+pieces) only products of small vectors: z_s·z_t with z_s = x_s - C_I(s), and
 z_s·(C_{m+1} - C_m); the Gram matrix of the block centres (P/16 points) is
 float64, and the squared distances of points up to ``band`` = 8 apart are exact
 from differences. Every float32 rounding is then relative to |z|² ≲ Δr² of
 half a block, not to |x|², and `_core.block_gram_assemble` puts the float64
 Gram matrix of the window (centred on its first row) back together:
-measured ≤ 3e-7 relative on the MSD and ≤ 2e-6 on any pair distance, on
-ballistic, Brownian and offset-1e3 windows (tests/test_analysis.py), for
-about the cost of one float32 SYRK. ``gram_precision='float64'`` forms every
-product in float64 (DSYRK, ~1e-12 relative, about twice the time).
+measured ≤ 2.4e-7 relative on the MSD and ≤ 5e-7 on any pair distance at
+T = 1000 on ballistic, Brownian and offset-1e3 windows (bench/accuracy_gram.py;
+the tests hold them to 1e-6 and 3e-6), for about the cost of one float32
+SYRK. ``gram_precision='float64'`` forms every product in float64 (DSYRK,
+~1e-12 relative, about twice the time).
+
+Threads: the pass splits each strip's dimensions into pieces that run
+concurrently, each with single-threaded kernels and BLAS (see
+docs/DEVELOPING.md for why not threaded BLAS).
 
 `accumulate_columns` runs the pass over a column range and returns
 `AnalysisPartials` (mergeable with ``+``/`merge`); `finish` turns summed
