@@ -355,3 +355,24 @@ def test_float32_shards_add_up(tmp_path, pair_stride):
         assert (x.T, x.t_w) == (y.T, y.t_w)
         np.testing.assert_allclose(x.msd, y.msd, rtol=1e-6)
         assert x.alpha == pytest.approx(y.alpha, rel=1e-6)
+
+
+@pytest.mark.parametrize("sequential", [False, True])
+def test_float32_small_windows_and_strides(tmp_path, monkeypatch, sequential):
+    """Windows shorter than a block, odd lengths, strides; pieces concurrent or (long
+    windows: one product at a time) sequential: the float32 products agree with float64."""
+    import anodiff.analysis as analysis  # noqa: PLC0415
+
+    if sequential:
+        monkeypatch.setattr(analysis, "PIECE_PRODUCTS_BYTES", 0)
+    rng = _rng(17)
+    W = np.cumsum(rng.standard_normal((300, 700)), axis=0) + 3
+    p = write_run(tmp_path / "e.h5", W, rng.standard_normal(300), chunks=(32, 64))
+    for T, stride in ((2, 1), (5, 2), (16, 1), (17, 5), (33, 1), (299, 1), (299, 2)):
+        fast = anodiff.analyze(p, T=T, tw_step=3 * T, pair_stride=stride, n_bins=8)
+        exact = anodiff.analyze(p, T=T, tw_step=3 * T, pair_stride=stride, n_bins=8,
+                                gram_precision="float64")
+        assert len(fast.windows) == len(exact.windows)
+        for a, b in zip(fast.windows, exact.windows):
+            np.testing.assert_allclose(a.msd, b.msd, rtol=1e-6)
+            np.testing.assert_allclose(a.contour.x, b.contour.x, rtol=1e-12)

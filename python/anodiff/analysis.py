@@ -71,6 +71,7 @@ from .msd import fit_power_law, msd_from_sums
 GRAM_CHUNK_BYTES = 96 * 2**20  # one centred chunk (float64 or float32)
 GRAM_CHUNK_MAX_COLS = 16384    # wide products: BLAS SYRK is ~15 % slower on 4096 columns
 GRAM_BLOCK = 16                # points per block of the float32 Gram products
+PIECE_PRODUCTS_BYTES = 512 * 2**20  # (P, P) products of the pieces running at once
 
 
 # ---------------------------------------------------------------------------
@@ -294,19 +295,20 @@ def _float64_products(ws: WindowSums, rows: np.ndarray, lock) -> None:
 
 
 def _accumulate_piece(ws: WindowSums, block: np.ndarray, pair_stride: int, layer_runs,
-                      scratch: _Scratch, lock, where: str) -> None:
-    """Every sum of window ``ws`` over the dimensions of ``block`` (T, w), one thread.
+                      scratch: _Scratch, lock, where: str, threads: int = 1) -> None:
+    """Every sum of window ``ws`` over the dimensions of ``block`` (T, w).
 
     Sums are formed locally and added to ``ws`` under ``lock``, so pieces of
-    different dimensions can run concurrently. ``layer_runs`` are
-    (a, b, layer id) column ranges of the block; ``where`` names the block in errors.
+    different dimensions can run concurrently (then with ``threads`` = 1).
+    ``layer_runs`` are (a, b, layer id) column ranges of the block; ``where``
+    names the block in errors.
     """
     if ws.band_sq is not None:
         band = np.zeros_like(ws.band_sq)
-        _core.band_sqdist_accumulate(block, pair_stride, band, 1)
+        _core.band_sqdist_accumulate(block, pair_stride, band, threads)
     if ws.step_sq is not None:
         step = np.zeros_like(ws.step_sq)
-        _core.band_sqdist_accumulate(block, 1, step, 1)
+        _core.band_sqdist_accumulate(block, 1, step, threads)
     if not np.all(np.isfinite(band if ws.step_sq is None else step)):
         raise InputError(f"{where} has NaN or inf")
     if ws.gram is not None:
@@ -319,10 +321,10 @@ def _accumulate_piece(ws: WindowSums, block: np.ndarray, pair_stride: int, layer
     if ws.layer_acf is not None:
         acf, sumsq = np.zeros_like(ws.layer_acf), np.zeros_like(ws.layer_sumsq)
         for a, b, lid in layer_runs:
-            _core.msd_accumulate(block[:, a:b], acf[lid], sumsq[lid], 1)
+            _core.msd_accumulate(block[:, a:b], acf[lid], sumsq[lid], threads)
     elif ws.acf is not None:
         acf, sumsq = np.zeros_like(ws.acf), np.zeros_like(ws.sumsq)
-        _core.msd_accumulate(block, acf, sumsq, 1)
+        _core.msd_accumulate(block, acf, sumsq, threads)
     with lock:
         if ws.band_sq is not None:
             ws.band_sq += band
@@ -444,8 +446,15 @@ def accumulate_columns(path, T=1000, tw_step: int | None = None, *,
             sums.append(ws)
         scratch = _Scratch()
         lock = threading.Lock()
-        pool = futures.ThreadPoolExecutor(nt, thread_name_prefix="anodiff-analyze") if nt > 1 \
+        # Concurrent pieces each hold a (P, P) product: with long windows, one piece at
+        # a time (threaded kernels and BLAS) keeps memory at one product.
+        p_max = max((w.gram.shape[0] for w in sums if w.gram is not None), default=0)
+        product_bytes = (4 * (p_max + p_max // GRAM_BLOCK) ** 2 if gram_precision == "float32"
+                         else 8 * p_max ** 2)
+        concurrent = nt > 1 and nt * product_bytes <= PIECE_PRODUCTS_BYTES
+        pool = futures.ThreadPoolExecutor(nt, thread_name_prefix="anodiff-analyze") if concurrent \
             else _InlinePool()
+        piece_threads = 1 if concurrent else nt
 
         def finish_strip(strip, tasks):
             for task in tasks:
@@ -463,7 +472,7 @@ def accumulate_columns(path, T=1000, tw_step: int | None = None, *,
                                       prefetch="auto")
             # Threads over dimension pieces, each running single-threaded BLAS: threaded
             # BLAS would spin-wait between calls and slow every other kernel and the reads.
-            with threadpool_limits(1, user_api="blas") if nt > 1 else contextlib.nullcontext():
+            with threadpool_limits(1, user_api="blas") if concurrent else contextlib.nullcontext():
                 previous = None
                 for strip in strips:
                     tasks = []
@@ -473,7 +482,7 @@ def accumulate_columns(path, T=1000, tw_step: int | None = None, *,
                         ws = sums[k]
                         block = strip.block(s, e)
                         P = ws.gram.shape[0] if ws.gram is not None else 1
-                        for a, b in _pieces(block.shape[1], -(-2 * nt // n_win),
+                        for a, b in _pieces(block.shape[1], -(-2 * nt // n_win) if concurrent else 1,
                                             _gram_chunk_cols(P, 4 if ws.cross is not None else 8)):
                             c0, c1 = strip.c0 + a, strip.c0 + b
                             lr = [(max(ra, c0) - c0, min(rb, c1) - c0, lid) for ra, rb, lid in runs
@@ -481,7 +490,7 @@ def accumulate_columns(path, T=1000, tw_step: int | None = None, *,
                             where = (f"{traj.path}: /weights in steps [{s}, {e}), "
                                      f"dimensions [{c0}, {c1})")
                             tasks.append(pool.submit(_accumulate_piece, ws, block[:, a:b], pair_stride,
-                                                     lr, scratch, lock, where))
+                                                     lr, scratch, lock, where, piece_threads))
                     # The previous strip's windows finish (and the next strip is read) while
                     # this strip's pieces run.
                     if previous is not None:
