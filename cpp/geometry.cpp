@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "geometry_hd.hpp"
@@ -50,9 +51,8 @@ inline double sqdiff(const double* a, const double* b, std::int64_t n) { return 
 constexpr std::int64_t kColBlock = 2048;
 
 template <typename S>
-void band_impl(const S* data, std::int64_t n_points, std::int64_t row_step, std::int64_t n_cols,
-               std::int64_t row_stride, std::int64_t band, double* out, int n_threads) {
-    if (n_points < 2 || band < 1 || n_cols < 1) return;
+void band_direct(const S* data, std::int64_t n_points, std::int64_t row_step, std::int64_t n_cols,
+                 std::int64_t row_stride, std::int64_t band, double* out, int n_threads) {
     parallel_for_chunks(n_threads, n_points - 1, [&](int, std::int64_t p0, std::int64_t p1) {
         std::vector<double> local(static_cast<std::size_t>((p1 - p0) * band), 0.0);
         for (std::int64_t c0 = 0; c0 < n_cols; c0 += kColBlock) {
@@ -67,6 +67,56 @@ void band_impl(const S* data, std::int64_t n_points, std::int64_t row_step, std:
         for (std::int64_t p = p0; p < p1; ++p)
             for (std::int64_t k = 0; k < band; ++k) out[p * band + k] += local[(p - p0) * band + k];
     });
+}
+
+// Wide bands of float32 rows: each row's block of kWideBlock columns is widened
+// to float64 once, into a ring of band+1 rows, instead of once per pair.
+constexpr std::int64_t kWideBlock = 256;
+
+ANODIFF_CLONES void widen(const float* x, std::int64_t n, double* y) {
+    for (std::int64_t i = 0; i < n; ++i) y[i] = static_cast<double>(x[i]);
+}
+
+// acc[k-1] += Σ_{i<w} (ring row (p+k) - ring row p)^2, k = 1..kmax.
+ANODIFF_CLONES void ring_sqdiff(const double* ring, std::int64_t n_ring, std::int64_t p, std::int64_t kmax,
+                                std::int64_t w, double* acc) {
+    const double* a = ring + (p % n_ring) * kWideBlock;
+    for (std::int64_t k = 1; k <= kmax; ++k)
+        acc[k - 1] += sqdiff_sum(a, ring + ((p + k) % n_ring) * kWideBlock, w);
+}
+
+void band_widened(const float* data, std::int64_t n_points, std::int64_t row_step, std::int64_t n_cols,
+                  std::int64_t row_stride, std::int64_t band, double* out, int n_threads) {
+    parallel_for_chunks(n_threads, n_points - 1, [&](int, std::int64_t p0, std::int64_t p1) {
+        std::vector<double> local(static_cast<std::size_t>((p1 - p0) * band), 0.0);
+        const std::int64_t n_ring = band + 1;
+        std::vector<double> ring(static_cast<std::size_t>(n_ring * kWideBlock));
+        const std::int64_t q1 = std::min(n_points, p1 + band);  // rows this thread reads
+        const auto widen_row = [&](std::int64_t q, std::int64_t c0, std::int64_t w) {
+            widen(data + q * row_step * row_stride + c0, w, ring.data() + (q % n_ring) * kWideBlock);
+        };
+        for (std::int64_t c0 = 0; c0 < n_cols; c0 += kWideBlock) {
+            const std::int64_t w = std::min(kWideBlock, n_cols - c0);
+            for (std::int64_t q = p0; q < std::min(q1, p0 + band); ++q) widen_row(q, c0, w);
+            for (std::int64_t p = p0; p < p1; ++p) {
+                if (p + band < q1) widen_row(p + band, c0, w);
+                ring_sqdiff(ring.data(), n_ring, p, std::min(band, n_points - 1 - p), w,
+                            local.data() + (p - p0) * band);
+            }
+        }
+        for (std::int64_t p = p0; p < p1; ++p)
+            for (std::int64_t k = 0; k < band; ++k) out[p * band + k] += local[(p - p0) * band + k];
+    });
+}
+
+template <typename S>
+void band_impl(const S* data, std::int64_t n_points, std::int64_t row_step, std::int64_t n_cols,
+               std::int64_t row_stride, std::int64_t band, double* out, int n_threads) {
+    if (n_points < 2 || band < 1 || n_cols < 1) return;
+    if constexpr (std::is_same_v<S, float>) {
+        if (band >= 4) return band_widened(data, n_points, row_step, n_cols, row_stride, band, out, n_threads);
+    }
+    band_direct(data, n_points, row_step, n_cols, row_stride, band, out, n_threads);
 }
 
 std::vector<double> gram_diag(const double* G, std::int64_t P) {

@@ -125,7 +125,7 @@ def test_transverse_of_a_straight_line_is_zero():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("row_step,band", [(1, 1), (3, 4)])
+@pytest.mark.parametrize("row_step,band", [(1, 1), (3, 4), (1, 8), (2, 17)])
 def test_band_sqdist_matches_numpy(dtype, row_step, band):
     rng = _rng(row_step)
     B = (1e3 + np.cumsum(rng.standard_normal((53, 2101)) * 1e-3, axis=0)).astype(dtype)
@@ -139,8 +139,13 @@ def test_band_sqdist_matches_numpy(dtype, row_step, band):
     # a column range of a strip (rows not contiguous in memory)
     out2 = np.zeros((pts.shape[0], band))
     _core.band_sqdist_accumulate(B[:, 100:1100], row_step, out2, 1)
-    ref = np.sum((pts[1:, 100:1100] - pts[:-1, 100:1100]) ** 2, axis=1)
-    assert _rel(out2[:-1, 0], ref) < 1e-12
+    for k in range(1, band + 1):
+        ref = np.sum((pts[k:, 100:1100] - pts[:-k, 100:1100]) ** 2, axis=1)
+        assert _rel(out2[:-k, k - 1], ref) < 1e-12
+    # more threads than points, fewer points than the band
+    out3 = np.zeros((3, band))
+    _core.band_sqdist_accumulate(B[: 2 * row_step + 1], row_step, out3, 8)
+    np.testing.assert_allclose(out3[:2, 0], np.sum((pts[1:3] - pts[:2]) ** 2, axis=1), rtol=1e-12)
 
 
 def test_contour_convention():
