@@ -35,8 +35,12 @@ SYRK. ``gram_precision='float64'`` forms every product in float64 (DSYRK,
 ~1e-12 relative, about twice the time).
 
 Threads: the pass splits each strip's dimensions into pieces that run
-concurrently, each with single-threaded kernels and BLAS (see
-docs/DEVELOPING.md for why not threaded BLAS).
+concurrently (``anodiff.get_num_threads()`` of them), each with
+single-threaded kernels and BLAS; while it runs, BLAS is limited to one
+thread process-wide (threadpoolctl), then restored. See docs/DEVELOPING.md
+for why not threaded BLAS. Windows so long that a (P, P) float32 product per
+thread would pass PIECE_PRODUCTS_BYTES run one piece at a time with threaded
+kernels and BLAS instead.
 
 `accumulate_columns` runs the pass over a column range and returns
 `AnalysisPartials` (mergeable with ``+``/`merge`); `finish` turns summed
