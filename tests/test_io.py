@@ -77,3 +77,28 @@ def test_bad_files_give_one_line(tmp_path, make, match):
     with pytest.raises(ValueError, match=match) as info:
         Trajectory(path)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("chunks", [None, (64, 128)])
+def test_prefetch_modes_and_readahead(tmp_path, rng, chunks):
+    """Strips are the same whether the next one is read in a thread, in turn, or in turn
+    after asking the OS to read it ahead; readahead of any block is harmless."""
+    W = rng.standard_normal((300, 517)).astype(np.float32)
+    path = write_run(tmp_path / "run.h5", W, chunks=chunks)
+    windows = [(0, 120), (100, 250), (180, 300)]
+    with Trajectory(path) as traj:
+        assert traj.can_readahead == (chunks is not None and hasattr(__import__("os"), "posix_fadvise"))
+        traj.readahead(0, 300)
+        traj.readahead(250, 300, 500, 517)  # partial chunks at the edges
+        got = {}
+        for mode in (True, False, "auto"):
+            got[mode] = [(s.c0, s.c1, s.row0, s.data.copy())
+                         for s in traj.iter_strips(windows, memory_mb=0.05, prefetch=mode,
+                                                   min_width=256)]
+        for a, b in zip(got[True], got["auto"]):
+            assert a[:3] == b[:3] and np.array_equal(a[3], b[3])
+        assert len(got[False]) == len(got[True])
+        for c0, c1, row0, data in got["auto"]:
+            np.testing.assert_array_equal(data, W[row0:row0 + data.shape[0], c0:c1])
+        with pytest.raises(anodiff.InputError, match="prefetch"):
+            list(traj.iter_strips(windows, prefetch="sometimes"))

@@ -209,7 +209,7 @@ class Trajectory:
             raise InputError(f"column range [{col_start}, {col_stop}) outside the {self.n_dims} dimensions")
         itemsize = self.weights.dtype.itemsize
         budget = max(1, int(memory_mb * 2**20 / 2))  # two strips in flight
-        min_chunks = max(1, -(-int(min_width) // self.chunk_cols))
+        min_chunks = max(1, -(-min(int(min_width), col_stop - col_start) // self.chunk_cols))
         groups = _group_windows(windows, budget, itemsize * self.chunk_cols * min_chunks)
         plan = []
         for idx in groups:
