@@ -86,7 +86,7 @@ PIECE_PRODUCTS_BYTES = 512 * 2**20  # (P, P) products of the pieces running at o
 class WindowSums:
     """Float64 sums over a set of dimensions for one window [t_w, t_w+T).
 
-    ``gram`` (P, P), Fortran order, only its upper triangle is accumulated:
+    ``gram`` (P, P), Fortran order, symmetric (readers use its upper triangle):
     x_s·x_t (float64 products, points centred on the window's first row) or,
     with gram_precision='float32', z_s·z_t of block-centred points (see the
     module docstring), with ``cross`` (P, nb-1) = z_s·(C_{m+1} - C_m) and
@@ -839,7 +839,7 @@ def finish_window(ws: WindowSums, parts: AnalysisPartials, opts: FinishOptions,
     # prefer them to the Gram matrix's diagonals.
     if ws.layer_acf is not None:
         acf, sumsq = ws.layer_acf.sum(axis=0), ws.layer_sumsq.sum(axis=0)
-    elif ws.acf is not None or G is None or stride != 1:
+    elif ws.acf is not None:  # always made when the Gram matrix skips steps or is absent
         acf, sumsq = ws.acf, ws.sumsq
     else:
         sumsq = np.diagonal(G).copy()

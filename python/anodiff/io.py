@@ -2,8 +2,9 @@
 
 `Trajectory` opens `run.h5`, checks that its datasets and attributes add up,
 and streams the weights of a set of windows in column strips that follow the
-HDF5 chunking, with a prefetch thread so that reading the next strip overlaps
-with computing on the current one (when the reads wait on a disk). All numeric work lives elsewhere.
+HDF5 chunking, reading the next strip ahead (OS readahead or a prefetch
+thread) so that it overlaps with computing on the current one. All numeric
+work lives elsewhere.
 """
 from __future__ import annotations
 
