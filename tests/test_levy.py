@@ -16,6 +16,8 @@ from anodiff.levy import (StableHistogram, fit_levy_stable, fit_levy_stable_binn
                           levy_stable_logpdf, levy_stable_pdf)
 
 
+from conftest import run_cli
+
 def fresh_rng():
     return np.random.default_rng()
 
@@ -408,3 +410,14 @@ def test_table_moments_and_pointwise_vs_reference():
     np.testing.assert_allclose(D1[0], d10, rtol=1e-12, atol=1e-12)
     S1 = _core.levy_table_moments(tabs, x, None, loc, scale, 1)
     np.testing.assert_allclose(S1[1, 0], np.sum(_core.levy_table_eval(tabs[1], z)[0]), rtol=1e-12)
+
+
+def test_levy_cli_refuses_a_window_longer_than_the_run(tmp_path):
+    g = stable_sample(1.5, 24 * 11, seed=3, scale=1e-3).reshape(24, 11)
+    path = tmp_path / "run.h5"
+    _write_run(path, grads=g, weights=np.zeros((24, 11)))
+    proc = run_cli("levy", path, "--T", "100", "--out", tmp_path / "out")
+    assert proc.returncode == 2
+    assert "T=100 is larger than the 24 gradient steps" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out" / "levy.json").exists()

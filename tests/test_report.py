@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -69,3 +72,34 @@ def test_compare_groups_seeds_and_plots(tmp_path, rng):
 def test_compare_cli_bad_directory(tmp_path):
     proc = run_cli("compare", tmp_path / "missing", "--out", tmp_path / "cmp")
     assert proc.returncode == 2 and "no summary.json" in proc.stderr
+
+
+def test_compare_reads_train_attrs_from_any_directory(tmp_path, rng):
+    """Run files as `anodiff train` writes them (array attributes such as image_shape), analysed
+    with a relative path, compared from another working directory; a run without `model`."""
+    work = tmp_path / "work"
+    work.mkdir()
+    # Other working directories: a relative PYTHONPATH of a source checkout must stay valid.
+    env = dict(os.environ, ANODIFF_NO_PROGRESS="1")
+    if env.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in env["PYTHONPATH"].split(os.pathsep))
+    steps = (1e-2 * rng.standard_normal((300, 30)) + 1e-3).cumsum(axis=0).astype(np.float32)
+    for name, attrs in (("a", dict(model="resnet8", image_shape=np.array([1, 8, 8]))),
+                        ("b", dict(image_shape=np.array([1, 8, 8])))):
+        write_run(work / f"{name}.h5", steps, loss=np.linspace(1, 0, 300, dtype=np.float32),
+                  attrs=dict(batch_size=32, lr=0.1, seed=0, complete=True, **attrs))
+        proc = subprocess.run([sys.executable, "-m", "anodiff", "analyze", f"{name}.h5", "--T", "150",
+                               "--out", name], cwd=work, capture_output=True, text=True,
+                              env=env, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = subprocess.run([sys.executable, "-W", "error::UserWarning", "-m", "anodiff", "compare",
+                           str(work / "a"), str(work / "b"), "--out", str(tmp_path / "cmp")],
+                          cwd=elsewhere, capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "Warning" not in proc.stderr
+    rows = json.loads((tmp_path / "cmp" / "compare.json").read_text())["runs"]
+    assert [r["depth"] for r in rows] == [8, None]
+    assert [r["shortcut"] for r in rows] == [True, None]

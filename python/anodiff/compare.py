@@ -24,18 +24,43 @@ QUANTITIES = [
 FACTORS = [("batch_size", "batch size"), ("depth", "depth"), ("lr", "learning rate η")]
 
 
+def _attr_value(value):
+    """An HDF5 attribute as a plain Python value: bytes decoded, size-1 arrays as scalars,
+    longer arrays (e.g. `image_shape`) as lists."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray):
+        return value.item() if value.size == 1 else value.tolist()
+    return value.item() if hasattr(value, "item") else value
+
+
+def _source_path(source, where: Path) -> Path | None:
+    """The run file a summary names: as written (absolute, or relative to where `analyze` ran),
+    else relative to the summary's own directory, else its file name beside that directory."""
+    if not source:
+        return None
+    given = Path(source)
+    for candidate in (given, where / given, where.parent / given.name, where / given.name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def _run_attrs(summary: dict, where: Path) -> dict:
     attrs = dict(summary.get("run") or {})
     source = summary.get("source")
-    if not attrs and source and Path(source).is_file():
+    path = _source_path(source, where)
+    if not attrs and path is not None:
         import h5py  # noqa: PLC0415
 
-        with h5py.File(source, "r") as f:
-            attrs = {k: (v.decode() if isinstance(v, bytes) else v.item() if hasattr(v, "item") else v)
-                     for k, v in f.attrs.items()}
+        try:
+            with h5py.File(path, "r") as f:
+                attrs = {k: _attr_value(v) for k, v in f.attrs.items()}
+        except OSError as exc:
+            raise InputError(f"{path}: not a readable HDF5 run file ({exc})") from None
     if not attrs:
         raise InputError(f"{where}: no run attributes (summary.json has no 'run' entry and its "
-                         f"source run file {source!r} is not readable)")
+                         f"source run file {source!r} was not found as given, nor beside {where})")
     return attrs
 
 
@@ -67,7 +92,8 @@ def run_row(directory) -> dict:
         "dir": str(directory),
         "model": model,
         "depth": int(match.group(1)) if match else None,
-        "shortcut": not model.endswith("_noshort"),
+        # No model attribute (a run not written by `anodiff train`): shortcuts unknown.
+        "shortcut": (not model.endswith("_noshort")) if model else None,
         "batch_size": attrs.get("batch_size"),
         "lr": attrs.get("lr"),
         "seed": attrs.get("seed"),
@@ -109,7 +135,8 @@ def compare_runs(dirs, out_dir) -> tuple[list[dict], Path]:
     for j, (factor, flabel) in enumerate(FACTORS):
         for i, (q, qlabel) in enumerate(QUANTITIES):
             ax = axes[i][j]
-            for shortcut, colour, label in ((True, "C1", "with shortcuts"), (False, "C0", "no shortcuts")):
+            for shortcut, colour, label in ((True, "C1", "with shortcuts"), (False, "C0", "no shortcuts"),
+                                            (None, "C7", "model not recorded")):
                 pts = [g for g in grouped if g["shortcut"] == shortcut and g[factor] is not None
                        and g[q] is not None]
                 if not pts:
@@ -124,7 +151,7 @@ def compare_runs(dirs, out_dir) -> tuple[list[dict], Path]:
                 ax.set_xlabel(flabel)
             if j == 0:
                 ax.set_ylabel(qlabel)
-            if i == 0 and j == 0:
+            if i == 0 and j == 0 and ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=8)
     fig.suptitle("Anomalous diffusion across runs (mean ± s.d. over seeds)")
     fig.tight_layout()

@@ -75,6 +75,9 @@ def run(args) -> int:
     if args.t_start < 0 or args.t_start >= t_stop:
         raise InputError(f"empty step range [--t-start {args.t_start}, --t-stop {t_stop}) "
                          f"({n_rows} gradient steps in {args.run_file})")
+    if args.T > t_stop - args.t_start:
+        raise InputError(f"{args.run_file}: window length T={args.T} is larger than the "
+                         f"{t_stop - args.t_start} gradient steps in [{args.t_start}, {t_stop})")
     windows = [(t, t + args.T) for t in range(args.t_start, t_stop - args.T + 1, tw_step)]
     n_blocks = args.blocks if args.blocks and (t_stop - args.t_start) >= args.blocks else 0
     if args.blocks and not n_blocks:
